@@ -1,0 +1,417 @@
+//! Real-etcd tests of the testkit itself.
+
+use std::path::Path;
+use std::time::Duration;
+
+use etcdv3_proto::etcdserverpb::{
+    AuthenticateRequest, PutRequest, RangeRequest, RangeResponse, auth_client::AuthClient,
+    kv_client::KvClient,
+};
+use etcdv3_testkit::{ErrorKind, EtcdCluster, TlsMode};
+use tokio::time::{Instant, sleep};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::{Code, Request, Status};
+
+async fn channel(url: &str, tls: Option<ClientTlsConfig>, timeout: Duration) -> Channel {
+    try_channel(url, tls, timeout)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e:?}"))
+}
+
+async fn try_channel(
+    url: &str,
+    tls: Option<ClientTlsConfig>,
+    timeout: Duration,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    endpoint.connect().await
+}
+
+async fn range(ch: Channel, key: &str, token: Option<&str>) -> Result<RangeResponse, Status> {
+    let mut request = Request::new(RangeRequest {
+        key: key.as_bytes().to_vec(),
+        ..Default::default()
+    });
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("token", token.parse().expect("token is ascii"));
+    }
+    KvClient::new(ch)
+        .range(request)
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn put(ch: Channel, key: &str, value: &str) -> Result<(), Status> {
+    KvClient::new(ch)
+        .put(PutRequest {
+            key: key.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec(),
+            ..Default::default()
+        })
+        .await
+        .map(drop)
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn single_member_answers_range() {
+    let cluster = EtcdCluster::single().await.expect("start");
+    assert_eq!(cluster.len(), 1);
+    assert!(
+        cluster.etcd_version().starts_with("3."),
+        "{}",
+        cluster.etcd_version()
+    );
+    let endpoints = cluster.endpoints();
+    assert_eq!(endpoints, vec![cluster.endpoint(0)]);
+    assert!(
+        endpoints[0].starts_with("http://127.0.0.1:"),
+        "{endpoints:?}"
+    );
+    assert!(cluster.member_id(0).is_some_and(|id| id != 0));
+    assert!(cluster.pid(0).is_some());
+    assert!(cluster.data_dir(0).join("member").is_dir());
+    let log = std::fs::read_to_string(cluster.log_path(0)).expect("log");
+    assert!(log.contains("m0"), "log does not mention the member name");
+
+    let ch = channel(&cluster.endpoint(0), None, 5 * SECOND).await;
+    put(ch.clone(), "k", "v").await.expect("put");
+    let resp = range(ch, "k", None).await.expect("range");
+    assert_eq!(resp.kvs.len(), 1);
+    assert_eq!(resp.kvs[0].value, b"v");
+    cluster.wait_healthy(5 * SECOND).await.expect("healthy");
+    assert_eq!(cluster.leader().await.expect("leader"), 0);
+}
+
+#[tokio::test]
+async fn three_members_fail_over_and_rejoin() {
+    let cluster = EtcdCluster::builder()
+        .members(3)
+        .start()
+        .await
+        .expect("start");
+    assert_eq!(cluster.len(), 3);
+    let ids: Vec<u64> = (0..3).map(|i| cluster.member_id(i).expect("id")).collect();
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+
+    let old = cluster.leader().await.expect("leader");
+    assert!(old < 3);
+    cluster.kill(old).await.expect("kill");
+    assert_eq!(cluster.pid(old), None);
+    assert_eq!(
+        cluster.kill(old).await.expect_err("second kill").kind(),
+        ErrorKind::NotRunning
+    );
+
+    let deadline = Instant::now() + 10 * SECOND;
+    let new = loop {
+        match cluster.leader().await {
+            Ok(i) if i != old => break i,
+            Ok(i) => panic!("killed member {i} reported as leader"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::NoLeader, "{e}");
+                assert!(Instant::now() < deadline, "no new leader within 10 s: {e}");
+            }
+        }
+        sleep(Duration::from_millis(20)).await;
+    };
+    assert_ne!(new, old);
+
+    // The two survivors form a quorum: a write through the new leader succeeds.
+    let ch = channel(&cluster.endpoint(new), None, 5 * SECOND).await;
+    put(ch, "after-failover", "1")
+        .await
+        .expect("put after failover");
+
+    cluster.restart(old).await.expect("restart");
+    assert!(cluster.pid(old).is_some());
+    cluster.wait_healthy(10 * SECOND).await.expect("healthy");
+    for i in 0..3 {
+        let ch = channel(&cluster.endpoint(i), None, 5 * SECOND).await;
+        let resp = range(ch, "after-failover", None).await.expect("range");
+        assert_eq!(resp.kvs.len(), 1, "member {i} misses the write");
+    }
+    assert_eq!(
+        cluster
+            .restart(old)
+            .await
+            .expect_err("restart running")
+            .kind(),
+        ErrorKind::AlreadyRunning
+    );
+}
+
+#[tokio::test]
+async fn stop_and_restart_keeps_data() {
+    let cluster = EtcdCluster::single().await.expect("start");
+    let ch = channel(&cluster.endpoint(0), None, 5 * SECOND).await;
+    put(ch, "durable", "yes").await.expect("put");
+
+    cluster.stop(0).await.expect("stop");
+    assert_eq!(cluster.pid(0), None);
+    let log = std::fs::read_to_string(cluster.log_path(0)).expect("log");
+    assert!(
+        log.contains("SIGTERM") || log.contains("terminated"),
+        "no graceful stop in log"
+    );
+    assert_eq!(
+        cluster
+            .wait_healthy(SECOND)
+            .await
+            .expect_err("nothing runs")
+            .kind(),
+        ErrorKind::NotRunning
+    );
+
+    cluster.restart(0).await.expect("restart");
+    cluster.wait_healthy(10 * SECOND).await.expect("healthy");
+    let ch = channel(&cluster.endpoint(0), None, 5 * SECOND).await;
+    let resp = range(ch, "durable", None).await.expect("range");
+    assert_eq!(resp.kvs.len(), 1);
+    assert_eq!(resp.kvs[0].value, b"yes");
+}
+
+#[tokio::test]
+async fn paused_member_times_out_until_resumed() {
+    let cluster = EtcdCluster::single().await.expect("start");
+    let ch = channel(&cluster.endpoint(0), None, Duration::from_millis(500)).await;
+    range(ch.clone(), "k", None)
+        .await
+        .expect("range before pause");
+
+    cluster.pause(0).expect("pause");
+    let started = Instant::now();
+    let status = range(ch.clone(), "k", None)
+        .await
+        .expect_err("paused member answered");
+    let elapsed = started.elapsed();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    assert!(
+        elapsed >= Duration::from_millis(450) && elapsed < 3 * SECOND,
+        "{elapsed:?}"
+    );
+
+    cluster.resume(0).expect("resume");
+    range(ch, "k", None).await.expect("range after resume");
+    cluster.wait_healthy(5 * SECOND).await.expect("healthy");
+}
+
+fn tls_config(cluster: &EtcdCluster, identity: Option<(&str, &str)>) -> ClientTlsConfig {
+    let files = cluster.tls().expect("tls files");
+    let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(files.ca_cert_pem()));
+    match identity {
+        Some((cert, key)) => config.identity(Identity::from_pem(cert, key)),
+        None => config,
+    }
+}
+
+async fn tls_range(url: &str, config: ClientTlsConfig) -> Result<RangeResponse, String> {
+    let ch = try_channel(url, Some(config), 2 * SECOND)
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    range(ch, "k", None)
+        .await
+        .map_err(|s| format!("range: {s:?}"))
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_trusted_client_cert() {
+    let cluster = EtcdCluster::builder()
+        .tls(TlsMode::MutualTls)
+        .start()
+        .await
+        .expect("start");
+    let url = cluster.endpoint(0);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let files = cluster.tls().expect("tls files");
+    for path in [
+        &files.ca_cert,
+        &files.server_cert,
+        &files.server_key,
+        &files.client_cert,
+        &files.client_key,
+        &files.alice_cert,
+        &files.alice_key,
+        &files.rogue_cert,
+        &files.rogue_key,
+        &files.other_ca_cert,
+    ] {
+        assert!(path.is_file(), "{} missing", path.display());
+    }
+
+    let root = tls_config(
+        &cluster,
+        Some((files.client_cert_pem(), files.client_key_pem())),
+    );
+    tls_range(&url, root).await.expect("CA + root client cert");
+    let alice = tls_config(
+        &cluster,
+        Some((files.alice_cert_pem(), files.alice_key_pem())),
+    );
+    tls_range(&url, alice)
+        .await
+        .expect("CA + alice client cert");
+
+    tls_range(&url, tls_config(&cluster, None))
+        .await
+        .expect_err("no client cert accepted");
+    let rogue = tls_config(
+        &cluster,
+        Some((files.rogue_cert_pem(), files.rogue_key_pem())),
+    );
+    tls_range(&url, rogue)
+        .await
+        .expect_err("client cert from an untrusted CA accepted");
+    let plain = url.replacen("https://", "http://", 1);
+    let ch = try_channel(&plain, None, 2 * SECOND).await;
+    if let Ok(ch) = ch {
+        range(ch, "k", None)
+            .await
+            .expect_err("plain http to a TLS port answered");
+    }
+}
+
+#[tokio::test]
+async fn server_tls_needs_only_the_ca() {
+    let cluster = EtcdCluster::builder()
+        .tls(TlsMode::Server)
+        .start()
+        .await
+        .expect("start");
+    let url = cluster.endpoint(0);
+    tls_range(&url, tls_config(&cluster, None))
+        .await
+        .expect("CA only");
+    let files = cluster.tls().expect("tls files");
+    let wrong_ca =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(files.other_ca_cert_pem()));
+    tls_range(&url, wrong_ca)
+        .await
+        .expect_err("server cert accepted with the wrong CA");
+}
+
+#[tokio::test]
+async fn auth_requires_a_token() {
+    let cluster = EtcdCluster::builder()
+        .auth("rootpw")
+        .start()
+        .await
+        .expect("start");
+    let ch = channel(&cluster.endpoint(0), None, 5 * SECOND).await;
+
+    let status = range(ch.clone(), "k", None)
+        .await
+        .expect_err("range without token answered");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("user name is empty"),
+        "{status:?}"
+    );
+
+    let wrong = AuthClient::new(ch.clone())
+        .authenticate(AuthenticateRequest {
+            name: "root".into(),
+            password: "wrong".into(),
+        })
+        .await
+        .expect_err("wrong password accepted");
+    assert_eq!(wrong.code(), Code::InvalidArgument, "{wrong:?}");
+
+    let token = AuthClient::new(ch.clone())
+        .authenticate(AuthenticateRequest {
+            name: "root".into(),
+            password: "rootpw".into(),
+        })
+        .await
+        .expect("authenticate")
+        .into_inner()
+        .token;
+    assert!(!token.is_empty());
+    range(ch, "k", Some(&token))
+        .await
+        .expect("range with token");
+    cluster.wait_healthy(5 * SECOND).await.expect("healthy");
+}
+
+#[tokio::test]
+async fn start_fails_fast_when_a_member_exits() {
+    let started = Instant::now();
+    let err = EtcdCluster::builder()
+        .arg("--no-such-flag-for-etcd")
+        .start()
+        .await
+        .expect_err("etcd accepted an unknown flag");
+    assert_eq!(err.kind(), ErrorKind::MemberExited, "{err}");
+    assert_eq!(err.member_index(), Some(0));
+    assert!(err.to_string().contains("m0.log"), "no log tail: {err}");
+    assert!(started.elapsed() < 10 * SECOND, "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn zero_members_is_rejected() {
+    let err = EtcdCluster::builder()
+        .members(0)
+        .start()
+        .await
+        .expect_err("zero members");
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+}
+
+#[tokio::test]
+async fn drop_kills_processes_and_removes_files() {
+    let cluster = EtcdCluster::builder()
+        .members(3)
+        .start()
+        .await
+        .expect("start");
+    let pids: Vec<u32> = (0..3).map(|i| cluster.pid(i).expect("pid")).collect();
+    cluster.pause(1).expect("pause");
+    let dir = cluster.temp_dir().to_path_buf();
+    for pid in &pids {
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+    }
+    drop(cluster);
+
+    let deadline = Instant::now() + 2 * SECOND;
+    loop {
+        let alive: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still alive after drop: {alive:?}"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!dir.exists(), "{} not removed", dir.display());
+}
+
+#[tokio::test]
+async fn taken_port_is_retried_then_reported() {
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = squatter.local_addr().expect("addr").port();
+    // A later flag overrides the testkit's own, so every attempt collides.
+    let err = EtcdCluster::builder()
+        .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
+        .start()
+        .await
+        .expect_err("etcd bound a taken port");
+    assert_eq!(err.kind(), ErrorKind::PortInUse, "{err}");
+    assert!(err.to_string().contains("address already in use"), "{err}");
+}

@@ -1,0 +1,570 @@
+//! Connections to etcd members, endpoint selection, deadlines, metadata and retries.
+//!
+//! Every request the client sends goes through [`Transport::unary`] (one request, one answer) or
+//! [`Transport::open_stream`] (watch, keep-alive, snapshot ...). Both pick a live endpoint, add
+//! the per-request metadata, bound the call by its deadline and apply the retry policy of
+//! [`retry`], so those concerns live here and nowhere else.
+
+pub(crate) mod endpoint;
+pub(crate) mod retry;
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use etcdv3_proto::etcdserverpb::{
+    auth_client::AuthClient, cluster_client::ClusterClient, kv_client::KvClient,
+    lease_client::LeaseClient, maintenance_client::MaintenanceClient, watch_client::WatchClient,
+};
+use tokio::time::Instant;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::transport::Channel;
+
+use self::endpoint::{Address, Endpoint};
+use self::retry::{Backoff, Decision, Rpc};
+use crate::config::{ClientBuilder, LoadedTls};
+use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};
+
+/// The API version this client speaks, sent as `client-api-version` metadata.
+const CLIENT_API_VERSION: &str = "3.7";
+/// How long an endpoint that failed is skipped when others are available.
+const ENDPOINT_DOWN_FOR: Duration = Duration::from_secs(1);
+
+/// Options of one call that are not part of the request itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The call's deadline, measured from when it starts; `None` uses the client's
+    /// [`request_timeout`](crate::ClientBuilder::request_timeout).
+    pub timeout: Option<Duration>,
+    /// Fail with [`Code::NoLeader`] instead of waiting when the member has no leader.
+    pub require_leader: bool,
+}
+
+impl CallOptions {
+    /// Options with the given timeout.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        CallOptions {
+            timeout: Some(timeout),
+            ..Self::default()
+        }
+    }
+}
+
+/// A connection handle to one endpoint, from which gRPC service clients are made.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    channel: Channel,
+    max_recv: usize,
+}
+
+macro_rules! service_clients {
+    ($($name:ident => $client:ident),*) => {
+        impl Conn {
+            $(
+                pub(crate) fn $name(&self) -> $client<Channel> {
+                    $client::new(self.channel.clone())
+                        .max_decoding_message_size(self.max_recv)
+                        .max_encoding_message_size(usize::MAX)
+                }
+            )*
+        }
+    };
+}
+
+service_clients!(kv => KvClient, watch => WatchClient, lease => LeaseClient,
+    cluster => ClusterClient, maintenance => MaintenanceClient, auth => AuthClient);
+
+struct EndpointState {
+    endpoint: Endpoint,
+    conn: Conn,
+    /// Milliseconds since the transport started until which the endpoint is avoided.
+    down_until: AtomicU64,
+}
+
+/// A picked endpoint: its position, name and connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Picked {
+    pub(crate) index: usize,
+    pub(crate) endpoint: String,
+    pub(crate) conn: Conn,
+}
+
+pub(crate) struct Transport {
+    endpoints: RwLock<Arc<Vec<EndpointState>>>,
+    next: AtomicUsize,
+    started: Instant,
+    closed: AtomicBool,
+    request_timeout: Duration,
+    max_send: usize,
+    backoff: Backoff,
+    max_attempts: u32,
+    api_version: AsciiMetadataValue,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("endpoints", &self.endpoint_names())
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// Connects to every endpoint at once; succeeds when at least one answers within the
+    /// connect timeout. Endpoints that fail are kept and connected lazily later.
+    pub(crate) async fn connect(b: &ClientBuilder) -> Result<Transport> {
+        if b.endpoints.is_empty() {
+            return Err(Error::config(
+                "no endpoints given (add at least one, e.g. \"http://127.0.0.1:2379\")",
+            ));
+        }
+        if b.max_recv_message_size < b.max_send_message_size {
+            return Err(Error::config(format!(
+                "max_recv_message_size ({}) must not be smaller than max_send_message_size ({})",
+                b.max_recv_message_size, b.max_send_message_size
+            )));
+        }
+        let parsed = b
+            .endpoints
+            .iter()
+            .map(|s| Endpoint::parse(s))
+            .collect::<Result<Vec<_>>>()?;
+        let tls = match &b.tls {
+            Some(t) => Some(t.load()?),
+            None => None,
+        };
+        let attempts = parsed.iter().map(|ep| {
+            let tls = tls.clone();
+            async move {
+                let tonic_ep = tonic_endpoint(ep, b, tls)?;
+                match tokio::time::timeout(b.connect_timeout, tonic_ep.connect()).await {
+                    Ok(Ok(channel)) => Ok((channel, None)),
+                    Ok(Err(e)) => Ok((tonic_ep.connect_lazy(), Some(describe(&e)))),
+                    Err(_) => Ok((
+                        tonic_ep.connect_lazy(),
+                        Some(format!("timed out after {:?}", b.connect_timeout)),
+                    )),
+                }
+            }
+        });
+        let results: Vec<Result<(Channel, Option<String>)>> =
+            futures_util::future::join_all(attempts).await;
+        let mut states = Vec::with_capacity(parsed.len());
+        let mut failures = Vec::new();
+        for (ep, result) in parsed.into_iter().zip(results) {
+            let (channel, failure) = result?;
+            let down = failure.is_some();
+            if let Some(why) = failure {
+                failures.push(format!("{ep}: {why}"));
+            }
+            states.push(EndpointState {
+                endpoint: ep,
+                conn: Conn {
+                    channel,
+                    max_recv: b.max_recv_message_size,
+                },
+                down_until: AtomicU64::new(if down {
+                    ENDPOINT_DOWN_FOR.as_millis() as u64
+                } else {
+                    0
+                }),
+            });
+        }
+        if failures.len() == states.len() {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!("could not connect to any endpoint: {}", failures.join("; ")),
+            ));
+        }
+        Ok(Transport {
+            endpoints: RwLock::new(Arc::new(states)),
+            next: AtomicUsize::new(0),
+            started: Instant::now(),
+            closed: AtomicBool::new(false),
+            request_timeout: b.request_timeout,
+            max_send: b.max_send_message_size,
+            backoff: b.backoff,
+            max_attempts: b.max_attempts.max(1),
+            api_version: AsciiMetadataValue::from_static(CLIENT_API_VERSION),
+        })
+    }
+
+    fn snapshot(&self) -> Arc<Vec<EndpointState>> {
+        self.endpoints
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn endpoint_names(&self) -> Vec<String> {
+        self.snapshot()
+            .iter()
+            .map(|s| s.endpoint.original.clone())
+            .collect()
+    }
+
+    pub(crate) fn endpoint_count(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Picks the next endpoint round-robin, skipping endpoints that failed recently unless
+    /// every endpoint did.
+    pub(crate) fn pick(&self) -> Picked {
+        let eps = self.snapshot();
+        let n = eps.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = self.now_ms();
+        let index = (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| eps[i].down_until.load(Ordering::Relaxed) <= now)
+            .unwrap_or_else(|| {
+                (0..n)
+                    .min_by_key(|&i| eps[i].down_until.load(Ordering::Relaxed))
+                    .unwrap_or(0)
+            });
+        let s = &eps[index];
+        Picked {
+            index,
+            endpoint: s.endpoint.original.clone(),
+            conn: s.conn.clone(),
+        }
+    }
+
+    /// The connection to endpoint `index`, for calls that must go to one member.
+    pub(crate) fn pick_index(&self, index: usize) -> Option<Picked> {
+        let eps = self.snapshot();
+        eps.get(index).map(|s| Picked {
+            index,
+            endpoint: s.endpoint.original.clone(),
+            conn: s.conn.clone(),
+        })
+    }
+
+    pub(crate) fn mark_down(&self, index: usize) {
+        if let Some(s) = self.snapshot().get(index) {
+            let until = self.now_ms() + ENDPOINT_DOWN_FOR.as_millis() as u64;
+            s.down_until.store(until, Ordering::Relaxed);
+        }
+    }
+
+    fn mark_up(&self, index: usize) {
+        if let Some(s) = self.snapshot().get(index)
+            && s.down_until.load(Ordering::Relaxed) != 0
+        {
+            s.down_until.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The deadline of a call that starts now.
+    pub(crate) fn deadline(&self, opts: &CallOptions) -> (Instant, Duration) {
+        let t = opts.timeout.unwrap_or(self.request_timeout);
+        (Instant::now() + t, t)
+    }
+
+    /// Wraps a message in a request with the metadata every call carries.
+    pub(crate) fn request<T>(
+        &self,
+        msg: T,
+        opts: &CallOptions,
+        remaining: Option<Duration>,
+    ) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        self.add_metadata(req.metadata_mut(), opts);
+        if let Some(t) = remaining {
+            req.set_timeout(t);
+        }
+        req
+    }
+
+    fn add_metadata(&self, md: &mut MetadataMap, opts: &CallOptions) {
+        md.insert("client-api-version", self.api_version.clone());
+        if opts.require_leader {
+            md.insert("hasleader", AsciiMetadataValue::from_static("true"));
+        }
+    }
+
+    /// Checks the encoded size of a request against the send limit.
+    pub(crate) fn check_size(&self, msg: &impl prost::Message) -> Result<()> {
+        let size = msg.encoded_len();
+        if size > self.max_send {
+            return Err(Error::request_too_large(size, self.max_send));
+        }
+        Ok(())
+    }
+
+    /// Sends one unary request with deadline, endpoint failover and the retry policy.
+    pub(crate) async fn unary<Req, Resp, F, Fut>(
+        &self,
+        rpc: Rpc,
+        msg: Req,
+        opts: &CallOptions,
+        call: F,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message + Clone,
+        F: Fn(Conn, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        if self.is_closed() {
+            return Err(Error::closed());
+        }
+        self.check_size(&msg)?;
+        let (deadline, total) = self.deadline(opts);
+        let class = rpc.class();
+        let mut attempt: u32 = 0;
+        loop {
+            let picked = self.pick();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let req = self.request(msg.clone(), opts, Some(remaining));
+            let result = tokio::time::timeout_at(deadline, call(picked.conn, req)).await;
+            let err = match result {
+                Err(_) => return Err(Error::timeout(total).with_endpoint(picked.endpoint)),
+                Ok(Ok(resp)) => {
+                    self.mark_up(picked.index);
+                    return Ok(resp.into_inner());
+                }
+                Ok(Err(status)) => from_status(status).with_endpoint(&picked.endpoint),
+            };
+            attempt += 1;
+            let decision = retry::decide(class, &err, self.endpoint_count(), false);
+            match decision {
+                Decision::Fail | Decision::RefreshToken => return Err(err),
+                Decision::Retry { endpoint_down } => {
+                    if endpoint_down {
+                        self.mark_down(picked.index);
+                    }
+                }
+            }
+            if attempt >= self.max_attempts || self.is_closed() {
+                return Err(err);
+            }
+            let pause = self.backoff.delay(attempt, self.endpoint_count());
+            if Instant::now() + pause >= deadline {
+                return Err(err);
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
+    /// Opens a stream on a live endpoint, moving to the next endpoint while opening fails with
+    /// an error that proves nothing was processed (or any availability error, since opening a
+    /// stream changes nothing on the server). Returns the stream and the endpoint it is on.
+    pub(crate) async fn open_stream<T, F, Fut>(
+        &self,
+        opts: &CallOptions,
+        open: F,
+    ) -> Result<(T, Picked)>
+    where
+        F: Fn(Conn, MetadataMap) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        if self.is_closed() {
+            return Err(Error::closed());
+        }
+        let (deadline, total) = self.deadline(opts);
+        let mut attempt: u32 = 0;
+        loop {
+            let picked = self.pick();
+            let mut md = MetadataMap::new();
+            self.add_metadata(&mut md, opts);
+            let err = match tokio::time::timeout_at(deadline, open(picked.conn.clone(), md)).await {
+                Err(_) => return Err(Error::timeout(total).with_endpoint(picked.endpoint)),
+                Ok(Ok(stream)) => {
+                    self.mark_up(picked.index);
+                    return Ok((stream, picked));
+                }
+                Ok(Err(status)) => from_status(status).with_endpoint(&picked.endpoint),
+            };
+            attempt += 1;
+            match retry::decide(
+                retry::RetryClass::Repeatable,
+                &err,
+                self.endpoint_count(),
+                false,
+            ) {
+                Decision::Retry { endpoint_down } => {
+                    if endpoint_down {
+                        self.mark_down(picked.index);
+                    }
+                }
+                Decision::Fail | Decision::RefreshToken => return Err(err),
+            }
+            if attempt >= self.max_attempts || self.is_closed() {
+                return Err(err);
+            }
+            let pause = self.backoff.delay(attempt, self.endpoint_count());
+            if Instant::now() + pause >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+fn tonic_endpoint(
+    ep: &Endpoint,
+    b: &ClientBuilder,
+    tls: Option<LoadedTls>,
+) -> Result<tonic::transport::Endpoint> {
+    let use_tls = ep.uses_tls(tls.is_some());
+    let uri = match &ep.address {
+        Address::Tcp(hp) => format!("{}://{hp}", if use_tls { "https" } else { "http" }),
+        Address::Unix(path) => format!("unix://{path}"),
+    };
+    let mut e = tonic::transport::Endpoint::from_shared(uri)
+        .map_err(|err| Error::config(format!("invalid endpoint {}: {err}", ep.original)))?
+        .connect_timeout(b.connect_timeout)
+        .tcp_nodelay(true)
+        .keep_alive_while_idle(false);
+    if let Some(interval) = b.keep_alive_interval {
+        e = e
+            .http2_keep_alive_interval(interval)
+            .keep_alive_timeout(b.keep_alive_timeout);
+    }
+    if use_tls {
+        e = apply_tls(e, ep, tls)?;
+    }
+    Ok(e)
+}
+
+#[cfg(feature = "tls")]
+fn apply_tls(
+    e: tonic::transport::Endpoint,
+    ep: &Endpoint,
+    tls: Option<LoadedTls>,
+) -> Result<tonic::transport::Endpoint> {
+    let tls = tls.unwrap_or_default();
+    let cfg = if tls.server_name_set {
+        tls.config
+    } else {
+        tls.config.domain_name(ep.server_name.clone())
+    };
+    e.tls_config(cfg).map_err(|err| {
+        Error::config(format!(
+            "TLS set-up for {} failed: {}",
+            ep.original,
+            describe(&err)
+        ))
+    })
+}
+
+#[cfg(not(feature = "tls"))]
+fn apply_tls(
+    _e: tonic::transport::Endpoint,
+    ep: &Endpoint,
+    _tls: Option<LoadedTls>,
+) -> Result<tonic::transport::Endpoint> {
+    Err(Error::config(format!(
+        "endpoint {} needs TLS, but etcdv3 was built without the `tls` feature",
+        ep.original
+    )))
+}
+
+/// Joins an error and its sources into one line, dropping repeated parts, and adds a hint for
+/// common causes.
+pub(crate) fn describe(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) && s != "transport error" {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    let mut text = parts.join(": ");
+    let lower = text.to_lowercase();
+    let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        Some("the server certificate is not signed by a trusted CA (set the CA certificate)")
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        Some("the server certificate does not name this host")
+    } else if lower.contains("certificaterequired") || lower.contains("certificate required") {
+        Some("the server requires a client certificate")
+    } else if lower.contains("invalidcontenttype")
+        || lower.contains("corrupt message")
+        || lower.contains("received corrupt")
+    {
+        Some("the server does not speak TLS on this port (use http:// or drop the TLS config)")
+    } else if lower.contains("connection refused") {
+        Some("nothing listens there; is etcd running?")
+    } else {
+        None
+    };
+    if let Some(h) = hint {
+        text.push_str(" (");
+        text.push_str(h);
+        text.push(')');
+    }
+    if text.is_empty() {
+        text = "unknown error".into();
+    }
+    text
+}
+
+fn has_source<T: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.is::<T>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Turns a gRPC status into an [`Error`]: etcd's own errors by their message, connection
+/// failures by the error chain.
+pub(crate) fn from_status(status: tonic::Status) -> Error {
+    let grpc = GrpcCode::from(status.code());
+    if let Some(code) = Code::from_message(status.message()) {
+        return Error::server(Some(code), grpc, status.message());
+    }
+    if std::error::Error::source(&status).is_some_and(has_source::<tonic::TimeoutExpired>) {
+        return Error::new(
+            ErrorKind::Timeout,
+            "the call's deadline passed before etcd answered",
+        )
+        .with_grpc(grpc);
+    }
+    let transport_source = std::error::Error::source(&status)
+        .map(|s| (has_source::<tonic::ConnectError>(s), describe(s)));
+    match transport_source {
+        Some((true, text)) => {
+            Error::new(ErrorKind::Connect, format!("could not connect: {text}")).with_grpc(grpc)
+        }
+        Some((false, text))
+            if matches!(
+                grpc,
+                GrpcCode::Unavailable | GrpcCode::Unknown | GrpcCode::Internal | GrpcCode::Canceled
+            ) =>
+        {
+            Error::new(ErrorKind::Unavailable, format!("connection lost: {text}")).with_grpc(grpc)
+        }
+        _ => {
+            let msg = if status.message().is_empty() {
+                format!("etcd returned gRPC status {:?}", status.code())
+            } else {
+                status.message().to_owned()
+            };
+            Error::server(None, grpc, msg)
+        }
+    }
+}

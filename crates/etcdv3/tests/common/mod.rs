@@ -1,0 +1,53 @@
+//! Shared set-up for the integration tests: real etcd clusters from the testkit.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use etcdv3::Client;
+use etcdv3_testkit::EtcdCluster;
+
+/// Starts a cluster of `members` real etcd members.
+pub async fn cluster(members: usize) -> EtcdCluster {
+    EtcdCluster::builder()
+        .members(members)
+        .start()
+        .await
+        .expect("start etcd")
+}
+
+/// Starts a cluster with extra server flags.
+pub async fn cluster_with(members: usize, args: &[&str]) -> EtcdCluster {
+    let mut b = EtcdCluster::builder().members(members);
+    for a in args {
+        b = b.arg(*a);
+    }
+    b.start().await.expect("start etcd")
+}
+
+/// A client connected to every member of `cluster`.
+pub async fn client(cluster: &EtcdCluster) -> Client {
+    Client::builder()
+        .endpoints(cluster.endpoints())
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Runs a scenario once on a single member and once on three members.
+#[macro_export]
+macro_rules! per_topology {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn single_member() {
+                super::$name(1).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn three_members() {
+                super::$name(3).await;
+            }
+        }
+    )*};
+}
