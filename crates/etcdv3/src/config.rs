@@ -251,6 +251,7 @@ impl TlsConfig {
         Ok(LoadedTls {
             config: cfg,
             server_name_set: self.server_name.is_some(),
+            identity: self.identity.is_some(),
         })
     }
 
@@ -268,9 +269,24 @@ impl TlsConfig {
 pub(crate) struct LoadedTls {
     pub(crate) config: tonic::transport::ClientTlsConfig,
     pub(crate) server_name_set: bool,
+    pub(crate) identity: bool,
+}
+
+#[cfg(feature = "tls")]
+impl LoadedTls {
+    pub(crate) fn has_identity(&self) -> bool {
+        self.identity
+    }
 }
 
 /// Without the `tls` feature there is nothing to load.
 #[cfg(not(feature = "tls"))]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LoadedTls;
+
+#[cfg(not(feature = "tls"))]
+impl LoadedTls {
+    pub(crate) fn has_identity(&self) -> bool {
+        false
+    }
+}

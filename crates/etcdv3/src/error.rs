@@ -361,6 +361,12 @@ impl Error {
         self
     }
 
+    /// Appends advice to the message.
+    pub(crate) fn with_hint(mut self, hint: &str) -> Self {
+        self.0.message = format!("{} ({hint})", self.0.message);
+        self
+    }
+
     pub(crate) fn with_grpc(mut self, grpc: GrpcCode) -> Self {
         self.0.grpc = Some(grpc);
         self

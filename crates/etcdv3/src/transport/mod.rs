@@ -7,6 +7,8 @@
 
 pub(crate) mod endpoint;
 pub(crate) mod retry;
+#[cfg(test)]
+mod tests;
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -82,6 +84,8 @@ struct EndpointState {
     conn: Conn,
     /// Milliseconds since the transport started until which the endpoint is avoided.
     down_until: AtomicU64,
+    /// Added to availability errors of this endpoint.
+    hint: Option<&'static str>,
 }
 
 /// A picked endpoint: its position, name and connection.
@@ -90,6 +94,25 @@ pub(crate) struct Picked {
     pub(crate) index: usize,
     pub(crate) endpoint: String,
     pub(crate) conn: Conn,
+    hint: Option<&'static str>,
+}
+
+impl Picked {
+    /// Turns a status from this endpoint into an error naming the endpoint.
+    fn error(&self, status: tonic::Status) -> Error {
+        let err = from_status(status).with_endpoint(&self.endpoint);
+        match self.hint {
+            Some(h) if err.is_unavailable() => err.with_hint(h),
+            _ => err,
+        }
+    }
+}
+
+const CLIENT_CERT_HINT: &str = "if the server requires client certificates, set one with TlsConfig::client_cert_files";
+
+fn hint_for(ep: &Endpoint, tls: Option<&LoadedTls>) -> Option<&'static str> {
+    let has_identity = tls.is_some_and(LoadedTls::has_identity);
+    (ep.uses_tls(tls.is_some()) && !has_identity).then_some(CLIENT_CERT_HINT)
 }
 
 pub(crate) struct Transport {
@@ -161,6 +184,7 @@ impl Transport {
             if let Some(why) = failure {
                 failures.push(format!("{ep}: {why}"));
             }
+            let hint = hint_for(&ep, tls.as_ref());
             states.push(EndpointState {
                 endpoint: ep,
                 conn: Conn {
@@ -172,6 +196,7 @@ impl Transport {
                 } else {
                     0
                 }),
+                hint,
             });
         }
         if failures.len() == states.len() {
@@ -235,6 +260,7 @@ impl Transport {
             index,
             endpoint: s.endpoint.original.clone(),
             conn: s.conn.clone(),
+            hint: s.hint,
         }
     }
 
@@ -245,6 +271,7 @@ impl Transport {
             index,
             endpoint: s.endpoint.original.clone(),
             conn: s.conn.clone(),
+            hint: s.hint,
         })
     }
 
@@ -332,14 +359,14 @@ impl Transport {
             let picked = self.pick();
             let remaining = deadline.saturating_duration_since(Instant::now());
             let req = self.request(msg.clone(), opts, Some(remaining));
-            let result = tokio::time::timeout_at(deadline, call(picked.conn, req)).await;
+            let result = tokio::time::timeout_at(deadline, call(picked.conn.clone(), req)).await;
             let err = match result {
                 Err(_) => return Err(Error::timeout(total).with_endpoint(picked.endpoint)),
                 Ok(Ok(resp)) => {
                     self.mark_up(picked.index);
                     return Ok(resp.into_inner());
                 }
-                Ok(Err(status)) => from_status(status).with_endpoint(&picked.endpoint),
+                Ok(Err(status)) => picked.error(status),
             };
             attempt += 1;
             let decision = retry::decide(class, &err, self.endpoint_count(), false);
@@ -391,7 +418,7 @@ impl Transport {
                     self.mark_up(picked.index);
                     return Ok((stream, picked));
                 }
-                Ok(Err(status)) => from_status(status).with_endpoint(&picked.endpoint),
+                Ok(Err(status)) => picked.error(status),
             };
             attempt += 1;
             match retry::decide(

@@ -1,0 +1,118 @@
+//! TLS and mutual TLS against real etcd members, and the errors a misconfiguration gives.
+#![cfg(feature = "tls")]
+
+use std::time::Duration;
+
+use etcdv3::{Client, ErrorKind, Kv, TlsConfig};
+use etcdv3_testkit::{EtcdCluster, TlsMode};
+
+async fn tls_cluster(mode: TlsMode) -> EtcdCluster {
+    EtcdCluster::builder()
+        .members(1)
+        .tls(mode)
+        .start()
+        .await
+        .expect("start TLS etcd")
+}
+
+async fn connect(endpoints: Vec<String>, tls: TlsConfig) -> etcdv3::Result<Client> {
+    Client::builder()
+        .endpoints(endpoints)
+        .tls(tls)
+        .connect_timeout(Duration::from_secs(3))
+        .request_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+}
+
+/// Connects and does one put; the error of whichever step failed.
+async fn put_through(endpoints: Vec<String>, tls: TlsConfig) -> etcdv3::Result<()> {
+    let c = connect(endpoints, tls).await?;
+    c.kv().put("k", "v").await.map(drop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_round_trip_with_files_and_pem() {
+    let cl = tls_cluster(TlsMode::MutualTls).await;
+    let files = cl.tls().unwrap();
+    let tls = TlsConfig::new()
+        .ca_cert_file(&files.ca_cert)
+        .client_cert_files(&files.client_cert, &files.client_key);
+    let c = connect(cl.endpoints(), tls).await.unwrap();
+    c.kv().put("secure", "yes").await.unwrap();
+    assert_eq!(c.kv().get("secure").await.unwrap().kvs()[0].value(), b"yes");
+
+    // PEM text works the same, and `localhost` matches the certificate's DNS name.
+    let tls = TlsConfig::new()
+        .ca_cert_pem(files.ca_cert_pem())
+        .client_cert_pem(files.client_cert_pem(), files.client_key_pem());
+    let localhost = cl.endpoint(0).replace("127.0.0.1", "localhost");
+    let c = connect(vec![localhost], tls).await.unwrap();
+    assert_eq!(c.kv().get("secure").await.unwrap().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_host_port_uses_tls_when_configured() {
+    let cl = tls_cluster(TlsMode::Server).await;
+    let files = cl.tls().unwrap();
+    let bare = cl.endpoint(0).replace("https://", "");
+    put_through(vec![bare], TlsConfig::new().ca_cert_file(&files.ca_cert))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_server_certificate_is_named_in_the_error() {
+    let cl = tls_cluster(TlsMode::Server).await;
+    let files = cl.tls().unwrap();
+    let err = put_through(cl.endpoints(), TlsConfig::new().ca_cert_file(&files.other_ca_cert))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("CA"), "{text}");
+    assert!(text.contains(&cl.endpoint(0)), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_rogue_client_certificates_are_rejected() {
+    let cl = tls_cluster(TlsMode::MutualTls).await;
+    let files = cl.tls().unwrap();
+    let no_cert = put_through(cl.endpoints(), TlsConfig::new().ca_cert_file(&files.ca_cert))
+        .await
+        .unwrap_err();
+    assert!(no_cert.is_unavailable(), "{no_cert:?}");
+    assert!(no_cert.to_string().contains("client certificate"), "{no_cert}");
+
+    let rogue = TlsConfig::new()
+        .ca_cert_file(&files.ca_cert)
+        .client_cert_files(&files.rogue_cert, &files.rogue_key);
+    let err = put_through(cl.endpoints(), rogue).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_to_a_tls_port_and_missing_files_fail_clearly() {
+    let cl = tls_cluster(TlsMode::Server).await;
+    let files = cl.tls().unwrap();
+    let http = cl.endpoint(0).replace("https://", "http://");
+    let err = Client::builder()
+        .endpoints([http])
+        .connect_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .and_then(|c| Ok(c))
+        .unwrap();
+    let err = err.kv().get("k").await.unwrap_err();
+    assert!(err.is_unavailable() || err.is_timeout(), "{err:?}");
+
+    let err = connect(
+        cl.endpoints(),
+        TlsConfig::new().ca_cert_file(files.ca_cert.with_extension("missing")),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+    assert!(err.to_string().contains("cannot read CA certificate"), "{err}");
+}
