@@ -9,9 +9,6 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-/// A boxed error source.
-type Source = Box<dyn StdError + Send + Sync + 'static>;
-
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -28,7 +25,6 @@ struct Inner {
     message: String,
     endpoint: Option<String>,
     compact_revision: Option<i64>,
-    source: Option<Source>,
 }
 
 /// What kind of failure an [`Error`] is.
@@ -301,7 +297,6 @@ impl Error {
             message: message.into(),
             endpoint: None,
             compact_revision: None,
-            source: None,
         }))
     }
 
@@ -350,14 +345,6 @@ impl Error {
         if self.0.endpoint.is_none() {
             self.0.endpoint = Some(endpoint.into());
         }
-        self
-    }
-
-    pub(crate) fn with_source(
-        mut self,
-        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
-    ) -> Self {
-        self.0.source = Some(source.into());
         self
     }
 
@@ -537,9 +524,6 @@ impl fmt::Debug for Error {
         if let Some(rev) = self.0.compact_revision {
             d.field("compact_revision", &rev);
         }
-        if let Some(src) = &self.0.source {
-            d.field("source", src);
-        }
         d.finish()
     }
 }
@@ -557,14 +541,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl StdError for Error {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0
-            .source
-            .as_deref()
-            .map(|s| s as &(dyn StdError + 'static))
-    }
-}
+impl StdError for Error {}
 
 #[cfg(test)]
 mod tests {

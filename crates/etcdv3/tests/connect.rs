@@ -16,7 +16,13 @@ fn dead_port() -> u16 {
 
 #[tokio::test]
 async fn bad_endpoint_strings_are_config_errors() {
-    for eps in [vec![], vec!["localhost"], vec!["http://a:1/x"], vec!["ftp://a:1"], vec!["a:0"]] {
+    for eps in [
+        vec![],
+        vec!["localhost"],
+        vec!["http://a:1/x"],
+        vec!["ftp://a:1"],
+        vec!["a:0"],
+    ] {
         let err = Client::connect(eps.clone()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{eps:?}: {err}");
         assert!(err.is_config());
@@ -122,7 +128,10 @@ async fn killing_the_leader_fails_writes_only_with_unavailable_and_recovers() {
     let started = Instant::now();
     let mut i = 0;
     while streak < 10 {
-        assert!(started.elapsed() < Duration::from_secs(60), "no recovery after leader loss");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no recovery after leader loss"
+        );
         let key = format!("w{i}");
         i += 1;
         match c.kv().put(key.clone(), "v").await {
@@ -166,5 +175,8 @@ async fn many_tasks_share_one_client() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(c.kv().get("t").prefix().count_only().await.unwrap().count(), 1000);
+    assert_eq!(
+        c.kv().get("t").prefix().count_only().await.unwrap().count(),
+        1000
+    );
 }

@@ -65,9 +65,12 @@ async fn bare_host_port_uses_tls_when_configured() {
 async fn an_untrusted_server_certificate_is_named_in_the_error() {
     let cl = tls_cluster(TlsMode::Server).await;
     let files = cl.tls().unwrap();
-    let err = put_through(cl.endpoints(), TlsConfig::new().ca_cert_file(&files.other_ca_cert))
-        .await
-        .unwrap_err();
+    let err = put_through(
+        cl.endpoints(),
+        TlsConfig::new().ca_cert_file(&files.other_ca_cert),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     let text = err.to_string();
     assert!(text.contains("CA"), "{text}");
@@ -78,11 +81,17 @@ async fn an_untrusted_server_certificate_is_named_in_the_error() {
 async fn missing_or_rogue_client_certificates_are_rejected() {
     let cl = tls_cluster(TlsMode::MutualTls).await;
     let files = cl.tls().unwrap();
-    let no_cert = put_through(cl.endpoints(), TlsConfig::new().ca_cert_file(&files.ca_cert))
-        .await
-        .unwrap_err();
+    let no_cert = put_through(
+        cl.endpoints(),
+        TlsConfig::new().ca_cert_file(&files.ca_cert),
+    )
+    .await
+    .unwrap_err();
     assert!(no_cert.is_unavailable(), "{no_cert:?}");
-    assert!(no_cert.to_string().contains("client certificate"), "{no_cert}");
+    assert!(
+        no_cert.to_string().contains("client certificate"),
+        "{no_cert}"
+    );
 
     let rogue = TlsConfig::new()
         .ca_cert_file(&files.ca_cert)
@@ -96,15 +105,14 @@ async fn plaintext_to_a_tls_port_and_missing_files_fail_clearly() {
     let cl = tls_cluster(TlsMode::Server).await;
     let files = cl.tls().unwrap();
     let http = cl.endpoint(0).replace("https://", "http://");
-    let err = Client::builder()
+    let plain = Client::builder()
         .endpoints([http])
         .connect_timeout(Duration::from_secs(2))
         .request_timeout(Duration::from_secs(2))
         .connect()
         .await
-        .and_then(|c| Ok(c))
-        .unwrap();
-    let err = err.kv().get("k").await.unwrap_err();
+        .expect("TCP connects; the mismatch shows on the first call");
+    let err = plain.kv().get("k").await.unwrap_err();
     assert!(err.is_unavailable() || err.is_timeout(), "{err:?}");
 
     let err = connect(
@@ -114,5 +122,8 @@ async fn plaintext_to_a_tls_port_and_missing_files_fail_clearly() {
     .await
     .unwrap_err();
     assert!(err.is_config(), "{err:?}");
-    assert!(err.to_string().contains("cannot read CA certificate"), "{err}");
+    assert!(
+        err.to_string().contains("cannot read CA certificate"),
+        "{err}"
+    );
 }

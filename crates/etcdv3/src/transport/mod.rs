@@ -16,10 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use etcdv3_proto::etcdserverpb::{
-    auth_client::AuthClient, cluster_client::ClusterClient, kv_client::KvClient,
-    lease_client::LeaseClient, maintenance_client::MaintenanceClient, watch_client::WatchClient,
-};
+use etcdv3_proto::etcdserverpb::{kv_client::KvClient, watch_client::WatchClient};
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::Channel;
@@ -76,8 +73,7 @@ macro_rules! service_clients {
     };
 }
 
-service_clients!(kv => KvClient, watch => WatchClient, lease => LeaseClient,
-    cluster => ClusterClient, maintenance => MaintenanceClient, auth => AuthClient);
+service_clients!(kv => KvClient, watch => WatchClient);
 
 struct EndpointState {
     endpoint: Endpoint,
@@ -99,7 +95,7 @@ pub(crate) struct Picked {
 
 impl Picked {
     /// Turns a status from this endpoint into an error naming the endpoint.
-    fn error(&self, status: tonic::Status) -> Error {
+    fn error(&self, status: &tonic::Status) -> Error {
         let err = from_status(status).with_endpoint(&self.endpoint);
         match self.hint {
             Some(h) if err.is_unavailable() => err.with_hint(h),
@@ -108,7 +104,8 @@ impl Picked {
     }
 }
 
-const CLIENT_CERT_HINT: &str = "if the server requires client certificates, set one with TlsConfig::client_cert_files";
+const CLIENT_CERT_HINT: &str =
+    "if the server requires client certificates, set one with TlsConfig::client_cert_files";
 
 fn hint_for(ep: &Endpoint, tls: Option<&LoadedTls>) -> Option<&'static str> {
     let has_identity = tls.is_some_and(LoadedTls::has_identity);
@@ -264,17 +261,6 @@ impl Transport {
         }
     }
 
-    /// The connection to endpoint `index`, for calls that must go to one member.
-    pub(crate) fn pick_index(&self, index: usize) -> Option<Picked> {
-        let eps = self.snapshot();
-        eps.get(index).map(|s| Picked {
-            index,
-            endpoint: s.endpoint.original.clone(),
-            conn: s.conn.clone(),
-            hint: s.hint,
-        })
-    }
-
     pub(crate) fn mark_down(&self, index: usize) {
         if let Some(s) = self.snapshot().get(index) {
             let until = self.now_ms() + ENDPOINT_DOWN_FOR.as_millis() as u64;
@@ -366,7 +352,7 @@ impl Transport {
                     self.mark_up(picked.index);
                     return Ok(resp.into_inner());
                 }
-                Ok(Err(status)) => picked.error(status),
+                Ok(Err(status)) => picked.error(&status),
             };
             attempt += 1;
             let decision = retry::decide(class, &err, self.endpoint_count(), false);
@@ -418,7 +404,7 @@ impl Transport {
                     self.mark_up(picked.index);
                     return Ok((stream, picked));
                 }
-                Ok(Err(status)) => picked.error(status),
+                Ok(Err(status)) => picked.error(&status),
             };
             attempt += 1;
             match retry::decide(
@@ -559,19 +545,19 @@ fn has_source<T: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
 
 /// Turns a gRPC status into an [`Error`]: etcd's own errors by their message, connection
 /// failures by the error chain.
-pub(crate) fn from_status(status: tonic::Status) -> Error {
+pub(crate) fn from_status(status: &tonic::Status) -> Error {
     let grpc = GrpcCode::from(status.code());
     if let Some(code) = Code::from_message(status.message()) {
         return Error::server(Some(code), grpc, status.message());
     }
-    if std::error::Error::source(&status).is_some_and(has_source::<tonic::TimeoutExpired>) {
+    if std::error::Error::source(status).is_some_and(has_source::<tonic::TimeoutExpired>) {
         return Error::new(
             ErrorKind::Timeout,
             "the call's deadline passed before etcd answered",
         )
         .with_grpc(grpc);
     }
-    let transport_source = std::error::Error::source(&status)
+    let transport_source = std::error::Error::source(status)
         .map(|s| (has_source::<tonic::ConnectError>(s), describe(s)));
     match transport_source {
         Some((true, text)) => {

@@ -176,7 +176,7 @@ impl Backoff {
     /// `endpoints` endpoints, and a random number `r` in `[0, 1)`.
     pub(crate) fn delay_with(&self, attempt: u32, endpoints: usize, r: f64) -> Duration {
         let quorum = (endpoints / 2 + 1) as u32;
-        if attempt == 0 || attempt % quorum != 0 {
+        if attempt == 0 || !attempt.is_multiple_of(quorum) {
             return Duration::ZERO;
         }
         let round = attempt / quorum;

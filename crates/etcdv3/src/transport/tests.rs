@@ -110,5 +110,9 @@ async fn a_stream_broken_by_a_killed_member_reopens_on_a_live_one_without_loss()
     while values.len() < 2 {
         values.extend(next_events(&mut stream).await.into_iter().map(|e| e.1));
     }
-    assert_eq!(values, ["2", "3"], "resumed from the next revision: nothing lost or repeated");
+    assert_eq!(
+        values,
+        ["2", "3"],
+        "resumed from the next revision: nothing lost or repeated"
+    );
 }
