@@ -77,6 +77,8 @@ service_clients!(kv => KvClient, watch => WatchClient);
 
 struct EndpointState {
     endpoint: Endpoint,
+    /// The endpoint as given, shared with every error that names it.
+    name: Arc<str>,
     conn: Conn,
     /// Milliseconds since the transport started until which the endpoint is avoided.
     down_until: AtomicU64,
@@ -88,7 +90,7 @@ struct EndpointState {
 #[derive(Debug, Clone)]
 pub(crate) struct Picked {
     pub(crate) index: usize,
-    pub(crate) endpoint: String,
+    pub(crate) endpoint: Arc<str>,
     pub(crate) conn: Conn,
     hint: Option<&'static str>,
 }
@@ -96,7 +98,7 @@ pub(crate) struct Picked {
 impl Picked {
     /// Turns a status from this endpoint into an error naming the endpoint.
     fn error(&self, status: &tonic::Status) -> Error {
-        let err = from_status(status).with_endpoint(&self.endpoint);
+        let err = from_status(status).with_endpoint(&*self.endpoint);
         match self.hint {
             Some(h) if err.is_unavailable() => err.with_hint(h),
             _ => err,
@@ -183,6 +185,7 @@ impl Transport {
             }
             let hint = hint_for(&ep, tls.as_ref());
             states.push(EndpointState {
+                name: Arc::from(ep.original.as_str()),
                 endpoint: ep,
                 conn: Conn {
                     channel,
@@ -255,7 +258,7 @@ impl Transport {
         let s = &eps[index];
         Picked {
             index,
-            endpoint: s.endpoint.original.clone(),
+            endpoint: s.name.clone(),
             conn: s.conn.clone(),
             hint: s.hint,
         }
@@ -347,7 +350,7 @@ impl Transport {
             let req = self.request(msg.clone(), opts, Some(remaining));
             let result = tokio::time::timeout_at(deadline, call(picked.conn.clone(), req)).await;
             let err = match result {
-                Err(_) => return Err(Error::timeout(total).with_endpoint(picked.endpoint)),
+                Err(_) => return Err(Error::timeout(total).with_endpoint(&*picked.endpoint)),
                 Ok(Ok(resp)) => {
                     self.mark_up(picked.index);
                     return Ok(resp.into_inner());
@@ -399,7 +402,7 @@ impl Transport {
             let mut md = MetadataMap::new();
             self.add_metadata(&mut md, opts);
             let err = match tokio::time::timeout_at(deadline, open(picked.conn.clone(), md)).await {
-                Err(_) => return Err(Error::timeout(total).with_endpoint(picked.endpoint)),
+                Err(_) => return Err(Error::timeout(total).with_endpoint(&*picked.endpoint)),
                 Ok(Ok(stream)) => {
                     self.mark_up(picked.index);
                     return Ok((stream, picked));
