@@ -182,6 +182,16 @@ async fn range_variants(members: usize) {
     let r = kv.get(..).max_create_revision(first).await.unwrap();
     assert_eq!(keys(&r), ["a"]);
 
+    // Go's first/last shorthands.
+    let one = |r: etcdv3::GetResponse| keys(&r);
+    assert_eq!(one(kv.get("f").first_create().await.unwrap()), ["foo"]);
+    assert_eq!(one(kv.get("f").last_create().await.unwrap()), ["fop"]);
+    assert_eq!(one(kv.get("f").first_key().await.unwrap()), ["foo"]);
+    assert_eq!(one(kv.get("f").last_key().await.unwrap()), ["fop"]);
+    kv.put("foo", "5").await.unwrap();
+    assert_eq!(one(kv.get("f").last_rev().await.unwrap()), ["foo"]);
+    assert_eq!(one(kv.get("f").first_rev().await.unwrap()), ["foo/abc"]);
+
     // Serializable, keys-only, count-only.
     let r = kv.get("foo").serializable().await.unwrap();
     assert_eq!(r.kvs()[0].value(), b"5");

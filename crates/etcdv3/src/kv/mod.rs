@@ -183,6 +183,18 @@ forward!(GetOp {
     fn min_create_revision(rev: i64);
     /// See [`GetOp::max_create_revision`].
     fn max_create_revision(rev: i64);
+    /// See [`GetOp::first_create`].
+    fn first_create();
+    /// See [`GetOp::last_create`].
+    fn last_create();
+    /// See [`GetOp::first_key`].
+    fn first_key();
+    /// See [`GetOp::last_key`].
+    fn last_key();
+    /// See [`GetOp::first_rev`].
+    fn first_rev();
+    /// See [`GetOp::last_rev`].
+    fn last_rev();
 });
 
 forward!(PutOp {

@@ -264,6 +264,49 @@ impl GetOp {
         self
     }
 
+    /// The key under the prefix that was created first (Go's `WithFirstCreate`): prefix, sort
+    /// by creation revision ascending, limit 1.
+    pub fn first_create(self) -> Self {
+        self.prefix()
+            .sort(SortTarget::CreateRevision, SortOrder::Ascend)
+            .limit(1)
+    }
+
+    /// The key under the prefix that was created last (Go's `WithLastCreate`).
+    pub fn last_create(self) -> Self {
+        self.prefix()
+            .sort(SortTarget::CreateRevision, SortOrder::Descend)
+            .limit(1)
+    }
+
+    /// The smallest key under the prefix (Go's `WithFirstKey`).
+    pub fn first_key(self) -> Self {
+        self.prefix()
+            .sort(SortTarget::Key, SortOrder::Ascend)
+            .limit(1)
+    }
+
+    /// The largest key under the prefix (Go's `WithLastKey`).
+    pub fn last_key(self) -> Self {
+        self.prefix()
+            .sort(SortTarget::Key, SortOrder::Descend)
+            .limit(1)
+    }
+
+    /// The key under the prefix modified longest ago (Go's `WithFirstRev`).
+    pub fn first_rev(self) -> Self {
+        self.prefix()
+            .sort(SortTarget::ModRevision, SortOrder::Ascend)
+            .limit(1)
+    }
+
+    /// The key under the prefix modified most recently (Go's `WithLastRev`).
+    pub fn last_rev(self) -> Self {
+        self.prefix()
+            .sort(SortTarget::ModRevision, SortOrder::Descend)
+            .limit(1)
+    }
+
     /// Whether the read is serializable.
     pub fn is_serializable(&self) -> bool {
         self.serializable
@@ -625,6 +668,27 @@ mod tests {
         assert!(
             Op::get("").prefix().validate().is_ok(),
             "empty prefix = all keys"
+        );
+    }
+
+    #[test]
+    fn first_and_last_shorthands() {
+        let r = Op::get("p/").last_create().into_proto();
+        assert_eq!((r.range_end.as_slice(), r.limit), (&b"p0"[..], 1));
+        assert_eq!(
+            (r.sort_target, r.sort_order),
+            (PT::Create as i32, PO::Descend as i32)
+        );
+        let r = Op::get("p/").first_key().into_proto();
+        assert_eq!(
+            (r.sort_order, r.limit),
+            (PO::None as i32, 1),
+            "key ascending is the default order"
+        );
+        let r = Op::get("p/").first_rev().into_proto();
+        assert_eq!(
+            (r.sort_target, r.sort_order),
+            (PT::Mod as i32, PO::Ascend as i32)
         );
     }
 
