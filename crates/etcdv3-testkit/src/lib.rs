@@ -65,9 +65,11 @@
 
 mod cluster;
 mod error;
+mod proxy;
 mod rpc;
 mod tls;
 
 pub use cluster::{ETCD_BIN_ENV, EtcdCluster, EtcdClusterBuilder, TMPDIR_ENV};
 pub use error::{Error, ErrorKind};
+pub use proxy::{FaultProxy, ProxyMode};
 pub use tls::{TlsFiles, TlsMode};

@@ -348,9 +348,9 @@ impl Transport {
             let picked = self.pick();
             let remaining = deadline.saturating_duration_since(Instant::now());
             let req = self.request(msg.clone(), opts, Some(remaining));
-            let result = tokio::time::timeout_at(deadline, call(picked.conn.clone(), req)).await;
-            let err = match result {
-                Err(_) => return Err(Error::timeout(total).with_endpoint(&*picked.endpoint)),
+            let err = match tokio::time::timeout_at(deadline, call(picked.conn.clone(), req)).await
+            {
+                Err(_) => Error::timeout(total).with_endpoint(&*picked.endpoint),
                 Ok(Ok(resp)) => {
                     self.mark_up(picked.index);
                     return Ok(resp.into_inner());
@@ -358,26 +358,47 @@ impl Transport {
                 Ok(Err(status)) => picked.error(&status),
             };
             attempt += 1;
-            let decision = retry::decide(class, &err, self.endpoint_count(), false);
-            match decision {
-                Decision::Fail | Decision::RefreshToken => return Err(err),
-                Decision::Retry { endpoint_down } => {
-                    if endpoint_down {
-                        self.mark_down(picked.index);
-                    }
+            self.after_failure(class, &picked, err, attempt, deadline)
+                .await?;
+        }
+    }
+
+    /// Decides, after attempt number `attempt` failed with `err`, whether to try again: marks
+    /// the endpoint down when it is at fault, waits the backoff pause, and returns `Ok` to
+    /// retry or the error to give up.
+    async fn after_failure(
+        &self,
+        class: retry::RetryClass,
+        picked: &Picked,
+        err: Error,
+        attempt: u32,
+        deadline: Instant,
+    ) -> Result<()> {
+        if err.kind() == ErrorKind::Timeout {
+            // A hung endpoint (stalled member, partition) should not take the next call
+            // too: prefer the others for a while.
+            self.mark_down(picked.index);
+            return Err(err);
+        }
+        match retry::decide(class, &err, self.endpoint_count(), false) {
+            Decision::Fail | Decision::RefreshToken => return Err(err),
+            Decision::Retry { endpoint_down } => {
+                if endpoint_down {
+                    self.mark_down(picked.index);
                 }
             }
-            if attempt >= self.max_attempts || self.is_closed() {
-                return Err(err);
-            }
-            let pause = self.backoff.delay(attempt, self.endpoint_count());
-            if Instant::now() + pause >= deadline {
-                return Err(err);
-            }
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
-            }
         }
+        if attempt >= self.max_attempts || self.is_closed() {
+            return Err(err);
+        }
+        let pause = self.backoff.delay(attempt, self.endpoint_count());
+        if Instant::now() + pause >= deadline {
+            return Err(err);
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        Ok(())
     }
 
     /// Opens a stream on a live endpoint, moving to the next endpoint while opening fails with
@@ -402,7 +423,7 @@ impl Transport {
             let mut md = MetadataMap::new();
             self.add_metadata(&mut md, opts);
             let err = match tokio::time::timeout_at(deadline, open(picked.conn.clone(), md)).await {
-                Err(_) => return Err(Error::timeout(total).with_endpoint(&*picked.endpoint)),
+                Err(_) => Error::timeout(total).with_endpoint(&*picked.endpoint),
                 Ok(Ok(stream)) => {
                     self.mark_up(picked.index);
                     return Ok((stream, picked));
@@ -410,27 +431,14 @@ impl Transport {
                 Ok(Err(status)) => picked.error(&status),
             };
             attempt += 1;
-            match retry::decide(
+            self.after_failure(
                 retry::RetryClass::Repeatable,
-                &err,
-                self.endpoint_count(),
-                false,
-            ) {
-                Decision::Retry { endpoint_down } => {
-                    if endpoint_down {
-                        self.mark_down(picked.index);
-                    }
-                }
-                Decision::Fail | Decision::RefreshToken => return Err(err),
-            }
-            if attempt >= self.max_attempts || self.is_closed() {
-                return Err(err);
-            }
-            let pause = self.backoff.delay(attempt, self.endpoint_count());
-            if Instant::now() + pause >= deadline {
-                return Err(err);
-            }
-            tokio::time::sleep(pause).await;
+                &picked,
+                err,
+                attempt,
+                deadline,
+            )
+            .await?;
         }
     }
 }
