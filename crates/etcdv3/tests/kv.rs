@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, cluster, cluster_with};
+use common::{client, client_with_timeout, cluster, cluster_with};
 use etcdv3::{Client, Code, ErrorKind, KeyRange, Kv, SortOrder, SortTarget};
 
 fn keys(resp: &etcdv3::GetResponse) -> Vec<String> {
@@ -354,12 +354,7 @@ per_topology!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_retries_until_a_stopped_member_restarts() {
     let cl = cluster(1).await;
-    let c = Client::builder()
-        .endpoints(cl.endpoints())
-        .request_timeout(Duration::from_secs(20))
-        .connect()
-        .await
-        .unwrap();
+    let c = client_with_timeout(&cl, Duration::from_secs(20)).await;
     c.kv().put("k", "v").await.unwrap();
     cl.stop(0).await.unwrap();
     let reader = {
@@ -376,12 +371,7 @@ async fn get_retries_until_a_stopped_member_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_to_a_stopped_member_fails_then_get_recovers() {
     let cl = cluster(1).await;
-    let c = Client::builder()
-        .endpoints(cl.endpoints())
-        .request_timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .unwrap();
+    let c = client_with_timeout(&cl, Duration::from_secs(2)).await;
     cl.stop(0).await.unwrap();
     let err = c.kv().put("k", "v").await.unwrap_err();
     assert!(err.is_unavailable() || err.is_timeout(), "{err:?}");

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, cluster};
-use etcdv3::{Client, Code, Compare, Kv, Op, OpResponse};
+use common::{client, client_with_timeout, cluster};
+use etcdv3::{Code, Compare, Kv, Op, OpResponse};
 
 async fn txn_success_and_failure_branches(members: usize) {
     let cl = cluster(members).await;
@@ -180,12 +180,7 @@ per_topology!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn txn_to_a_stopped_member_fails_and_is_not_applied_later() {
     let cl = cluster(1).await;
-    let c = Client::builder()
-        .endpoints(cl.endpoints())
-        .request_timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .unwrap();
+    let c = client_with_timeout(&cl, Duration::from_secs(2)).await;
     cl.stop(0).await.unwrap();
     let err = c
         .kv()
@@ -207,12 +202,7 @@ async fn txn_to_a_stopped_member_fails_and_is_not_applied_later() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_txn_is_retried_across_a_restart() {
     let cl = cluster(1).await;
-    let c = Client::builder()
-        .endpoints(cl.endpoints())
-        .request_timeout(Duration::from_secs(20))
-        .connect()
-        .await
-        .unwrap();
+    let c = client_with_timeout(&cl, Duration::from_secs(20)).await;
     c.kv().put("k", "v").await.unwrap();
     cl.stop(0).await.unwrap();
     let reader = {

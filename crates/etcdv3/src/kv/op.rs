@@ -267,44 +267,37 @@ impl GetOp {
     /// The key under the prefix that was created first (Go's `WithFirstCreate`): prefix, sort
     /// by creation revision ascending, limit 1.
     pub fn first_create(self) -> Self {
-        self.prefix()
-            .sort(SortTarget::CreateRevision, SortOrder::Ascend)
-            .limit(1)
+        self.top(SortTarget::CreateRevision, SortOrder::Ascend)
     }
 
     /// The key under the prefix that was created last (Go's `WithLastCreate`).
     pub fn last_create(self) -> Self {
-        self.prefix()
-            .sort(SortTarget::CreateRevision, SortOrder::Descend)
-            .limit(1)
+        self.top(SortTarget::CreateRevision, SortOrder::Descend)
     }
 
     /// The smallest key under the prefix (Go's `WithFirstKey`).
     pub fn first_key(self) -> Self {
-        self.prefix()
-            .sort(SortTarget::Key, SortOrder::Ascend)
-            .limit(1)
+        self.top(SortTarget::Key, SortOrder::Ascend)
     }
 
     /// The largest key under the prefix (Go's `WithLastKey`).
     pub fn last_key(self) -> Self {
-        self.prefix()
-            .sort(SortTarget::Key, SortOrder::Descend)
-            .limit(1)
+        self.top(SortTarget::Key, SortOrder::Descend)
     }
 
     /// The key under the prefix modified longest ago (Go's `WithFirstRev`).
     pub fn first_rev(self) -> Self {
-        self.prefix()
-            .sort(SortTarget::ModRevision, SortOrder::Ascend)
-            .limit(1)
+        self.top(SortTarget::ModRevision, SortOrder::Ascend)
     }
 
     /// The key under the prefix modified most recently (Go's `WithLastRev`).
     pub fn last_rev(self) -> Self {
-        self.prefix()
-            .sort(SortTarget::ModRevision, SortOrder::Descend)
-            .limit(1)
+        self.top(SortTarget::ModRevision, SortOrder::Descend)
+    }
+
+    /// The first key under the prefix in the given order.
+    fn top(self, target: SortTarget, order: SortOrder) -> Self {
+        self.prefix().sort(target, order).limit(1)
     }
 
     /// Whether the read is serializable.

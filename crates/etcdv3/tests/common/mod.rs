@@ -34,6 +34,16 @@ pub async fn client(cluster: &EtcdCluster) -> Client {
         .expect("connect")
 }
 
+/// A client of `cluster` whose requests time out after `timeout`.
+pub async fn client_with_timeout(cluster: &EtcdCluster, timeout: Duration) -> Client {
+    Client::builder()
+        .endpoints(cluster.endpoints())
+        .request_timeout(timeout)
+        .connect()
+        .await
+        .expect("connect")
+}
+
 /// Runs a scenario once on a single member and once on three members.
 #[macro_export]
 macro_rules! per_topology {
