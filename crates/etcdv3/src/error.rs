@@ -39,6 +39,8 @@ pub enum ErrorKind {
     InvalidRequest,
     /// The encoded request is larger than the client's send limit; nothing was sent.
     RequestTooLarge,
+    /// The response is larger than the client's receive limit; the request was processed.
+    ResponseTooLarge,
     /// No connection could be made to an endpoint (refused, timed out, TLS handshake
     /// failed). The request was not sent.
     Connect,
@@ -482,6 +484,11 @@ impl Error {
     /// `--max-request-bytes`.
     pub fn is_request_too_large(&self) -> bool {
         self.0.kind == ErrorKind::RequestTooLarge || self.has_code(Code::RequestTooLarge)
+    }
+
+    /// The response was larger than the client's receive limit.
+    pub fn is_response_too_large(&self) -> bool {
+        self.0.kind == ErrorKind::ResponseTooLarge
     }
 
     /// The request was rejected before it was sent because it is invalid.

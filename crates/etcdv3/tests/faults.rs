@@ -129,3 +129,27 @@ async fn a_stalled_connection_delivers_once_it_resumes() {
     let r = reader.await.unwrap().unwrap();
     assert_eq!(r.kvs()[0].value(), b"v");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_pings_detect_a_silent_partition_before_the_deadline() {
+    let cl = cluster(1).await;
+    let proxy = FaultProxy::start(&cl.endpoint(0)).await.unwrap();
+    let c = Client::builder()
+        .endpoints([proxy.endpoint()])
+        .keep_alive(Some(Duration::from_secs(5)), Duration::from_secs(1))
+        .request_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    c.kv().put("k", "v").await.unwrap();
+    proxy.blackhole();
+    let started = std::time::Instant::now();
+    let err = c.kv().put("k", "v2").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(
+        !err.is_timeout(),
+        "the ping timeout, not the 30 s deadline, ended it: {err:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}

@@ -468,3 +468,37 @@ async fn backend_quota_exhaustion_is_no_space() {
     assert!(err.is_no_space(), "{err:?}");
     assert_eq!(err.code(), Some(Code::NoSpace));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_over_the_receive_limit_are_named() {
+    let cl = cluster(1).await;
+    let c = Client::builder()
+        .endpoints(cl.endpoints())
+        .max_send_message_size(512)
+        .max_recv_message_size(1024)
+        .connect()
+        .await
+        .unwrap();
+    for i in 0..4 {
+        c.kv().put(format!("k{i}"), vec![b'v'; 400]).await.unwrap();
+    }
+    assert_eq!(c.kv().get("k0").await.unwrap().kvs()[0].value().len(), 400);
+    let err = c.kv().get("k").prefix().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ResponseTooLarge, "{err:?}");
+    assert!(err.is_response_too_large());
+    assert!(err.to_string().contains("1024"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_after_failed_calls_on_a_stopped_member() {
+    let cl = cluster(1).await;
+    let c = client_with_timeout(&cl, Duration::from_secs(1)).await;
+    cl.stop(0).await.unwrap();
+    assert!(c.kv().get("k").await.is_err());
+    assert!(c.kv().put("k", "v").await.is_err());
+    c.close();
+    let started = Instant::now();
+    assert!(c.kv().get("k").await.unwrap_err().is_closed());
+    assert!(c.kv().put("k", "v").await.unwrap_err().is_closed());
+    assert!(started.elapsed() < Duration::from_millis(100));
+}

@@ -561,6 +561,20 @@ pub(crate) fn from_status(status: &tonic::Status) -> Error {
     if let Some(code) = Code::from_message(status.message()) {
         return Error::server(Some(code), grpc, status.message());
     }
+    if let Some(rest) = status
+        .message()
+        .strip_prefix("Error, decoded message length too large: found ")
+    {
+        let (found, limit) = rest.split_once(", the limit is: ").unwrap_or((rest, "?"));
+        return Error::new(
+            ErrorKind::ResponseTooLarge,
+            format!(
+                "response of {found} is over the client's receive limit of {limit} (raise it \
+                 with ClientBuilder::max_recv_message_size, or ask for less: limit, keys_only)"
+            ),
+        )
+        .with_grpc(grpc);
+    }
     if std::error::Error::source(status).is_some_and(has_source::<tonic::TimeoutExpired>) {
         return Error::new(
             ErrorKind::Timeout,
