@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::transport::retry::Backoff;
+use crate::transport::{LoadedTls, TlsMaterial};
 
 /// Configures and connects a [`Client`].
 ///
@@ -177,6 +178,7 @@ pub struct TlsConfig {
     ca: Option<Pem>,
     identity: Option<(Pem, Pem)>,
     server_name: Option<String>,
+    skip_verify: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -232,61 +234,29 @@ impl TlsConfig {
         self
     }
 
-    #[cfg(feature = "tls")]
+    /// Accepts any server certificate, like etcdctl's `--insecure-skip-tls-verify`. The
+    /// connection is encrypted but the server is not authenticated: for tests only.
+    pub fn insecure_skip_verify(mut self) -> Self {
+        self.skip_verify = true;
+        self
+    }
+
+    /// Reads the files and builds the TLS settings.
     pub(crate) fn load(&self) -> Result<LoadedTls> {
-        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-        let mut cfg = ClientTlsConfig::new();
-        if let Some(ca) = &self.ca {
-            cfg = cfg.ca_certificate(Certificate::from_pem(ca.read("CA certificate")?));
-        }
-        if let Some((cert, key)) = &self.identity {
-            cfg = cfg.identity(Identity::from_pem(
-                cert.read("client certificate")?,
-                key.read("client key")?,
-            ));
-        }
-        if let Some(name) = &self.server_name {
-            cfg = cfg.domain_name(name.clone());
-        }
-        Ok(LoadedTls {
-            config: cfg,
-            server_name_set: self.server_name.is_some(),
-            identity: self.identity.is_some(),
+        let ca = self
+            .ca
+            .as_ref()
+            .map(|p| p.read("CA certificate"))
+            .transpose()?;
+        let identity = match &self.identity {
+            Some((cert, key)) => Some((cert.read("client certificate")?, key.read("client key")?)),
+            None => None,
+        };
+        LoadedTls::build(TlsMaterial {
+            ca,
+            identity,
+            server_name: self.server_name.clone(),
+            skip_verify: self.skip_verify,
         })
-    }
-
-    #[cfg(not(feature = "tls"))]
-    pub(crate) fn load(&self) -> Result<LoadedTls> {
-        Err(Error::config(
-            "TLS is configured, but etcdv3 was built without the `tls` feature",
-        ))
-    }
-}
-
-/// A TLS configuration with its files read.
-#[cfg(feature = "tls")]
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LoadedTls {
-    pub(crate) config: tonic::transport::ClientTlsConfig,
-    pub(crate) server_name_set: bool,
-    pub(crate) identity: bool,
-}
-
-#[cfg(feature = "tls")]
-impl LoadedTls {
-    pub(crate) fn has_identity(&self) -> bool {
-        self.identity
-    }
-}
-
-/// Without the `tls` feature there is nothing to load.
-#[cfg(not(feature = "tls"))]
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LoadedTls;
-
-#[cfg(not(feature = "tls"))]
-impl LoadedTls {
-    pub(crate) fn has_identity(&self) -> bool {
-        false
     }
 }

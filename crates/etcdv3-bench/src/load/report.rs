@@ -63,7 +63,9 @@ impl Recorder {
     /// `latency`.
     pub(crate) fn record_ok(&mut self, started: Duration, latency: Duration) {
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.hist.saturating_record(ns);
+        if self.hist.record(ns).is_err() {
+            self.hist.saturating_record(ns);
+        }
         self.ok += 1;
         let secs = latency.as_secs_f64();
         self.sum_secs += secs;
@@ -113,6 +115,7 @@ impl Recorder {
     }
 
     /// Number of successful requests.
+    #[cfg(test)]
     pub(crate) fn ok(&self) -> u64 {
         self.ok
     }
@@ -175,12 +178,19 @@ impl Recorder {
         if self.ok == 0 {
             return Vec::new();
         }
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let (fastest, slowest) = (nanos(self.fastest), nanos(self.slowest));
         let values = self.hist.iter_recorded().map(|v| {
-            let ns = Duration::from_nanos(self.hist.median_equivalent(v.value_iterated_to()));
-            (
-                ns.clamp(self.fastest, self.slowest).as_secs_f64(),
-                v.count_at_value(),
-            )
+            let at = v.value_iterated_to();
+            // The buckets holding the extremes stand for the exact extremes.
+            let ns = if self.hist.equivalent(at, fastest) {
+                fastest
+            } else if self.hist.equivalent(at, slowest) {
+                slowest
+            } else {
+                self.hist.median_equivalent(at).clamp(fastest, slowest)
+            };
+            (ns as f64 / 1e9, v.count_at_value())
         });
         buckets(
             self.fastest.as_secs_f64(),
@@ -192,7 +202,11 @@ impl Recorder {
 
 /// Spreads `(latency, count)` pairs over the marks `fastest + k * width` (k = 0..=10, the last
 /// one being `slowest`): each latency is counted at the first mark not below it.
-fn buckets(fastest: f64, slowest: f64, values: impl Iterator<Item = (f64, u64)>) -> Vec<(f64, u64)> {
+fn buckets(
+    fastest: f64,
+    slowest: f64,
+    values: impl Iterator<Item = (f64, u64)>,
+) -> Vec<(f64, u64)> {
     let width = (slowest - fastest) / HISTOGRAM_BUCKETS as f64;
     let mut marks: Vec<(f64, u64)> = (0..HISTOGRAM_BUCKETS)
         .map(|k| (fastest + width * k as f64, 0))
@@ -414,7 +428,11 @@ mod tests {
         assert_eq!((l.fastest, l.slowest), (0.001, 0.010));
         assert!((l.average - 0.004).abs() < 1e-12);
         // Population stddev of 1,2,3,4,10 ms: sqrt(10) ms.
-        assert!((l.stddev - 0.001 * 10f64.sqrt()).abs() < 1e-9, "{}", l.stddev);
+        assert!(
+            (l.stddev - 0.001 * 10f64.sqrt()).abs() < 1e-9,
+            "{}",
+            l.stddev
+        );
         // Nearest-rank percentiles within HDR precision (0.1 %).
         let close = |a: f64, b: f64| (a - b).abs() <= b * 1e-3;
         assert!(close(l.p50, 0.003), "{}", l.p50);
@@ -428,8 +446,11 @@ mod tests {
         let lats: Vec<u64> = (1..=1000).collect();
         let l = rec_of(&lats).stats(Duration::from_secs(1)).latency_secs;
         for (p, v) in PERCENTILES.iter().zip(l.percentiles()) {
-            let want = p / 1000.0; // p% of 1..=1000 ms, in seconds
-            assert!((v - want).abs() <= want * 2e-3 + 1e-3, "p{p}: {v} vs {want}");
+            let want = p / 100.0; // p% of 1..=1000 ms, in seconds
+            assert!(
+                (v - want).abs() <= want * 2e-3 + 1e-3,
+                "p{p}: {v} vs {want}"
+            );
         }
     }
 
@@ -461,19 +482,29 @@ mod tests {
         let mut b = rec_of(&[3, 4, 10]);
         b.record_err("x");
         a.merge(&b);
-        let st = a.stats(Duration::from_secs(1));
-        assert_eq!((st.ok, st.errors), (5, 1));
-        assert_eq!(st, {
-            let mut all = rec_of(&[1, 2, 3, 4, 10]);
-            all.record_err("x");
-            // The per-second series differ in shape, the statistics must not.
-            all.stats(Duration::from_secs(1))
-        });
+        let merged = a.stats(Duration::from_secs(1));
+        let mut all = rec_of(&[1, 2, 3, 4, 10]);
+        all.record_err("x");
+        let direct = all.stats(Duration::from_secs(1));
+        assert_eq!((merged.ok, merged.errors), (5, 1));
+        assert_eq!(merged.error_counts, direct.error_counts);
+        let (m, d) = (&merged.latency_secs, &direct.latency_secs);
+        assert_eq!(
+            (m.fastest, m.slowest, m.p50, m.p99),
+            (d.fastest, d.slowest, d.p50, d.p99)
+        );
+        assert!((m.average - d.average).abs() < 1e-12);
+        assert!((m.stddev - d.stddev).abs() < 1e-9);
+        assert_eq!(a.seconds.iter().map(|s| s.0).sum::<u64>(), 5);
     }
 
     #[test]
     fn histogram_has_eleven_marks_from_fastest_to_slowest() {
-        let marks = buckets(1.0, 2.0, [(1.0, 1), (1.05, 2), (1.1, 3), (1.95, 4), (2.0, 5)].into_iter());
+        let marks = buckets(
+            1.0,
+            2.0,
+            [(1.0, 1), (1.05, 2), (1.1, 3), (1.95, 4), (2.0, 5)].into_iter(),
+        );
         assert_eq!(marks.len(), 11);
         assert_eq!(marks[0], (1.0, 1));
         assert!((marks[1].0 - 1.1).abs() < 1e-12);

@@ -5,10 +5,16 @@
 //! the per-request metadata, bound the call by its deadline and apply the retry policy of
 //! [`retry`], so those concerns live here and nowhere else.
 
+mod connection;
 pub(crate) mod endpoint;
 pub(crate) mod retry;
 #[cfg(test)]
 mod tests;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+mod tls;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -19,11 +25,12 @@ use std::time::Duration;
 use etcdv3_proto::etcdserverpb::{kv_client::KvClient, watch_client::WatchClient};
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
-use tonic::transport::Channel;
 
-use self::endpoint::{Address, Endpoint};
+use self::connection::{Connection, Dialer, Http2Service};
+use self::endpoint::Endpoint;
 use self::retry::{Backoff, Decision, Rpc};
-use crate::config::{ClientBuilder, LoadedTls};
+pub(crate) use self::tls::{LoadedTls, TlsConnector, TlsMaterial};
+use crate::config::ClientBuilder;
 use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};
 
 /// The API version this client speaks, sent as `client-api-version` metadata.
@@ -55,7 +62,7 @@ impl CallOptions {
 /// A connection handle to one endpoint, from which gRPC service clients are made.
 #[derive(Debug, Clone)]
 pub(crate) struct Conn {
-    channel: Channel,
+    service: Http2Service,
     max_recv: usize,
 }
 
@@ -63,8 +70,8 @@ macro_rules! service_clients {
     ($($name:ident => $client:ident),*) => {
         impl Conn {
             $(
-                pub(crate) fn $name(&self) -> $client<Channel> {
-                    $client::new(self.channel.clone())
+                pub(crate) fn $name(self) -> $client<Http2Service> {
+                    $client::new(self.service)
                         .max_decoding_message_size(self.max_recv)
                         .max_encoding_message_size(usize::MAX)
                 }
@@ -79,30 +86,51 @@ struct EndpointState {
     endpoint: Endpoint,
     /// The endpoint as given, shared with every error that names it.
     name: Arc<str>,
-    conn: Conn,
+    connection: Connection,
     /// Milliseconds since the transport started until which the endpoint is avoided.
     down_until: AtomicU64,
     /// Added to availability errors of this endpoint.
     hint: Option<&'static str>,
 }
 
-/// A picked endpoint: its position, name and connection.
+/// A picked endpoint: its name and connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Picked {
-    pub(crate) index: usize,
     pub(crate) endpoint: Arc<str>,
-    pub(crate) conn: Conn,
-    hint: Option<&'static str>,
+    state: Arc<EndpointState>,
+    max_recv: usize,
+}
+
+impl std::fmt::Debug for EndpointState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointState")
+            .field("endpoint", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Picked {
-    /// Turns a status from this endpoint into an error naming the endpoint.
-    fn error(&self, status: &tonic::Status) -> Error {
-        let err = from_status(status).with_endpoint(&*self.endpoint);
-        match self.hint {
+    /// A live connection to this endpoint, dialled if needed. An error means nothing was sent.
+    pub(crate) async fn conn(&self) -> Result<Conn> {
+        match self.state.connection.service().await {
+            Ok(service) => Ok(Conn {
+                service,
+                max_recv: self.max_recv,
+            }),
+            Err(e) => Err(self.annotate(e.with_endpoint(&*self.endpoint))),
+        }
+    }
+
+    fn annotate(&self, err: Error) -> Error {
+        match self.state.hint {
             Some(h) if err.is_unavailable() => err.with_hint(h),
             _ => err,
         }
+    }
+
+    /// Turns a status from this endpoint into an error naming the endpoint.
+    fn error(&self, status: &tonic::Status) -> Error {
+        self.annotate(from_status(status).with_endpoint(&*self.endpoint))
     }
 }
 
@@ -115,7 +143,8 @@ fn hint_for(ep: &Endpoint, tls: Option<&LoadedTls>) -> Option<&'static str> {
 }
 
 pub(crate) struct Transport {
-    endpoints: RwLock<Arc<Vec<EndpointState>>>,
+    endpoints: RwLock<Arc<Vec<Arc<EndpointState>>>>,
+    max_recv: usize,
     next: AtomicUsize,
     started: Instant,
     closed: AtomicBool,
@@ -159,45 +188,28 @@ impl Transport {
             Some(t) => Some(t.load()?),
             None => None,
         };
-        let attempts = parsed.iter().map(|ep| {
-            let tls = tls.clone();
-            async move {
-                let tonic_ep = tonic_endpoint(ep, b, tls)?;
-                match tokio::time::timeout(b.connect_timeout, tonic_ep.connect()).await {
-                    Ok(Ok(channel)) => Ok((channel, None)),
-                    Ok(Err(e)) => Ok((tonic_ep.connect_lazy(), Some(describe(&e)))),
-                    Err(_) => Ok((
-                        tonic_ep.connect_lazy(),
-                        Some(format!("timed out after {:?}", b.connect_timeout)),
-                    )),
-                }
-            }
-        });
-        let results: Vec<Result<(Channel, Option<String>)>> =
-            futures_util::future::join_all(attempts).await;
+        let keep_alive = b.keep_alive_interval.map(|i| (i, b.keep_alive_timeout));
         let mut states = Vec::with_capacity(parsed.len());
-        let mut failures = Vec::new();
-        for (ep, result) in parsed.into_iter().zip(results) {
-            let (channel, failure) = result?;
-            let down = failure.is_some();
-            if let Some(why) = failure {
-                failures.push(format!("{ep}: {why}"));
-            }
-            let hint = hint_for(&ep, tls.as_ref());
-            states.push(EndpointState {
+        for ep in parsed {
+            let dialer = Dialer::new(&ep, tls.as_ref(), b.connect_timeout, keep_alive)?;
+            states.push(Arc::new(EndpointState {
                 name: Arc::from(ep.original.as_str()),
+                hint: hint_for(&ep, tls.as_ref()),
                 endpoint: ep,
-                conn: Conn {
-                    channel,
-                    max_recv: b.max_recv_message_size,
-                },
-                down_until: AtomicU64::new(if down {
-                    ENDPOINT_DOWN_FOR.as_millis() as u64
-                } else {
-                    0
-                }),
-                hint,
-            });
+                connection: Connection::new(dialer),
+                down_until: AtomicU64::new(0),
+            }));
+        }
+        let dials = states.iter().map(|s| s.connection.service());
+        let results = futures_util::future::join_all(dials).await;
+        let mut failures = Vec::new();
+        for (state, result) in states.iter().zip(results) {
+            if let Err(e) = result {
+                failures.push(format!("{}: {}", state.name, e.message()));
+                state
+                    .down_until
+                    .store(ENDPOINT_DOWN_FOR.as_millis() as u64, Ordering::Relaxed);
+            }
         }
         if failures.len() == states.len() {
             return Err(Error::new(
@@ -207,6 +219,7 @@ impl Transport {
         }
         Ok(Transport {
             endpoints: RwLock::new(Arc::new(states)),
+            max_recv: b.max_recv_message_size,
             next: AtomicUsize::new(0),
             started: Instant::now(),
             closed: AtomicBool::new(false),
@@ -218,7 +231,7 @@ impl Transport {
         })
     }
 
-    fn snapshot(&self) -> Arc<Vec<EndpointState>> {
+    fn snapshot(&self) -> Arc<Vec<Arc<EndpointState>>> {
         self.endpoints
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -255,27 +268,23 @@ impl Transport {
                     .min_by_key(|&i| eps[i].down_until.load(Ordering::Relaxed))
                     .unwrap_or(0)
             });
-        let s = &eps[index];
+        let state = eps[index].clone();
         Picked {
-            index,
-            endpoint: s.name.clone(),
-            conn: s.conn.clone(),
-            hint: s.hint,
+            endpoint: state.name.clone(),
+            state,
+            max_recv: self.max_recv,
         }
     }
 
-    pub(crate) fn mark_down(&self, index: usize) {
-        if let Some(s) = self.snapshot().get(index) {
-            let until = self.now_ms() + ENDPOINT_DOWN_FOR.as_millis() as u64;
-            s.down_until.store(until, Ordering::Relaxed);
-        }
+    pub(crate) fn mark_down(&self, picked: &Picked) {
+        let until = self.now_ms() + ENDPOINT_DOWN_FOR.as_millis() as u64;
+        picked.state.down_until.store(until, Ordering::Relaxed);
     }
 
-    fn mark_up(&self, index: usize) {
-        if let Some(s) = self.snapshot().get(index)
-            && s.down_until.load(Ordering::Relaxed) != 0
-        {
-            s.down_until.store(0, Ordering::Relaxed);
+    fn mark_up(&self, picked: &Picked) {
+        let down = &picked.state.down_until;
+        if down.load(Ordering::Relaxed) != 0 {
+            down.store(0, Ordering::Relaxed);
         }
     }
 
@@ -348,14 +357,20 @@ impl Transport {
             let picked = self.pick();
             let remaining = deadline.saturating_duration_since(Instant::now());
             let req = self.request(msg.clone(), opts, Some(remaining));
-            let err = match tokio::time::timeout_at(deadline, call(picked.conn.clone(), req)).await
-            {
+            let attempt_result = tokio::time::timeout_at(deadline, async {
+                let conn = picked.conn().await?;
+                call(conn, req)
+                    .await
+                    .map_err(|status| picked.error(&status))
+            })
+            .await;
+            let err = match attempt_result {
                 Err(_) => Error::timeout(total).with_endpoint(&*picked.endpoint),
                 Ok(Ok(resp)) => {
-                    self.mark_up(picked.index);
+                    self.mark_up(&picked);
                     return Ok(resp.into_inner());
                 }
-                Ok(Err(status)) => picked.error(&status),
+                Ok(Err(err)) => err,
             };
             attempt += 1;
             self.after_failure(class, &picked, err, attempt, deadline)
@@ -377,14 +392,14 @@ impl Transport {
         if err.kind() == ErrorKind::Timeout {
             // A hung endpoint (stalled member, partition) should not take the next call
             // too: prefer the others for a while.
-            self.mark_down(picked.index);
+            self.mark_down(picked);
             return Err(err);
         }
         match retry::decide(class, &err, self.endpoint_count(), false) {
             Decision::Fail | Decision::RefreshToken => return Err(err),
             Decision::Retry { endpoint_down } => {
                 if endpoint_down {
-                    self.mark_down(picked.index);
+                    self.mark_down(picked);
                 }
             }
         }
@@ -422,13 +437,18 @@ impl Transport {
             let picked = self.pick();
             let mut md = MetadataMap::new();
             self.add_metadata(&mut md, opts);
-            let err = match tokio::time::timeout_at(deadline, open(picked.conn.clone(), md)).await {
+            let attempt_result = tokio::time::timeout_at(deadline, async {
+                let conn = picked.conn().await?;
+                open(conn, md).await.map_err(|status| picked.error(&status))
+            })
+            .await;
+            let err = match attempt_result {
                 Err(_) => Error::timeout(total).with_endpoint(&*picked.endpoint),
                 Ok(Ok(stream)) => {
-                    self.mark_up(picked.index);
+                    self.mark_up(&picked);
                     return Ok((stream, picked));
                 }
-                Ok(Err(status)) => picked.error(&status),
+                Ok(Err(err)) => err,
             };
             attempt += 1;
             self.after_failure(
@@ -441,65 +461,6 @@ impl Transport {
             .await?;
         }
     }
-}
-
-fn tonic_endpoint(
-    ep: &Endpoint,
-    b: &ClientBuilder,
-    tls: Option<LoadedTls>,
-) -> Result<tonic::transport::Endpoint> {
-    let use_tls = ep.uses_tls(tls.is_some());
-    let uri = match &ep.address {
-        Address::Tcp(hp) => format!("{}://{hp}", if use_tls { "https" } else { "http" }),
-        Address::Unix(path) => format!("unix://{path}"),
-    };
-    let mut e = tonic::transport::Endpoint::from_shared(uri)
-        .map_err(|err| Error::config(format!("invalid endpoint {}: {err}", ep.original)))?
-        .connect_timeout(b.connect_timeout)
-        .tcp_nodelay(true)
-        .keep_alive_while_idle(false);
-    if let Some(interval) = b.keep_alive_interval {
-        e = e
-            .http2_keep_alive_interval(interval)
-            .keep_alive_timeout(b.keep_alive_timeout);
-    }
-    if use_tls {
-        e = apply_tls(e, ep, tls)?;
-    }
-    Ok(e)
-}
-
-#[cfg(feature = "tls")]
-fn apply_tls(
-    e: tonic::transport::Endpoint,
-    ep: &Endpoint,
-    tls: Option<LoadedTls>,
-) -> Result<tonic::transport::Endpoint> {
-    let tls = tls.unwrap_or_default();
-    let cfg = if tls.server_name_set {
-        tls.config
-    } else {
-        tls.config.domain_name(ep.server_name.clone())
-    };
-    e.tls_config(cfg).map_err(|err| {
-        Error::config(format!(
-            "TLS set-up for {} failed: {}",
-            ep.original,
-            describe(&err)
-        ))
-    })
-}
-
-#[cfg(not(feature = "tls"))]
-fn apply_tls(
-    _e: tonic::transport::Endpoint,
-    ep: &Endpoint,
-    _tls: Option<LoadedTls>,
-) -> Result<tonic::transport::Endpoint> {
-    Err(Error::config(format!(
-        "endpoint {} needs TLS, but etcdv3 was built without the `tls` feature",
-        ep.original
-    )))
 }
 
 /// Joins an error and its sources into one line, dropping repeated parts, and adds a hint for

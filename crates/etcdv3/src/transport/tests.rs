@@ -91,7 +91,12 @@ async fn a_stream_broken_by_a_killed_member_reopens_on_a_live_one_without_loss()
     assert_eq!(seen[0].1, "1");
     let last_rev = seen[0].2;
 
-    cluster.kill(picked.index).await.unwrap();
+    let member = cluster
+        .endpoints()
+        .iter()
+        .position(|e| **e == *picked.endpoint)
+        .expect("the stream is on a member");
+    cluster.kill(member).await.unwrap();
     let broken = tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .expect("the stream notices the dead member");
@@ -105,7 +110,10 @@ async fn a_stream_broken_by_a_killed_member_reopens_on_a_live_one_without_loss()
     kv.put("w", "3").await.unwrap();
 
     let (mut stream, again, _keep_open) = open_watch(&client, "w", last_rev + 1).await;
-    assert_ne!(again.index, picked.index, "re-opened on a live member");
+    assert_ne!(
+        again.endpoint, picked.endpoint,
+        "re-opened on a live member"
+    );
     let mut values = Vec::new();
     while values.len() < 2 {
         values.extend(next_events(&mut stream).await.into_iter().map(|e| e.1));

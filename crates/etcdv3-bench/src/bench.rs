@@ -1,0 +1,422 @@
+//! The workloads, run with the etcdv3 client's public API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcdv3::{Client, KeyRange, Kv, KvClient, Op, TlsConfig};
+use rand::Rng;
+use rand::rngs::SmallRng;
+
+use crate::cli::{Command, Consistency, Global, PutArgs, RangeArgs, TxnMixedArgs, TxnPutArgs};
+use crate::load::keys::{KeySpec, random_value};
+use crate::load::report::TextOptions;
+use crate::load::runner::{Outcome, Plan, RunOutput, run};
+
+/// Name of this tool in `--json` output.
+const TOOL: &str = "etcdv3-bench";
+
+/// Runs the chosen benchmark and returns what to print on stdout.
+pub(crate) async fn main(global: &Global, command: &Command) -> Result<String, String> {
+    let builder = client_builder(global)?;
+    let (name, prepared) = prepare(command)?;
+    let clients = connect(builder, global.conns).await?;
+    let output = prepared.run(global, &clients).await;
+    for c in &clients {
+        c.close();
+    }
+    if global.json {
+        let report = output.json(TOOL, name, global.clients, global.conns);
+        serde_json::to_string_pretty(&report)
+            .map(|s| s + "\n")
+            .map_err(|e| format!("cannot encode the JSON report: {e}"))
+    } else {
+        Ok(output.text(TextOptions {
+            precise: global.precise,
+            sample: global.sample,
+        }))
+    }
+}
+
+/// Turns the global flags into a client configuration, rejecting what is not supported yet.
+fn client_builder(g: &Global) -> Result<etcdv3::ClientBuilder, String> {
+    if g.insecure_skip_tls_verify {
+        return Err(
+            "--insecure-skip-tls-verify is not supported yet: etcdv3 always verifies \
+                    the server certificate (give the CA with --cacert)"
+                .into(),
+        );
+    }
+    if g.user.is_some() {
+        return Err("--user is not supported yet: etcdv3 has no authentication yet".into());
+    }
+    let endpoints: Vec<String> = g
+        .endpoints
+        .iter()
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if endpoints.is_empty() {
+        return Err("--endpoints is empty".into());
+    }
+    if g.target_leader && endpoints.len() > 1 {
+        return Err(
+            "--target-leader with several endpoints is not supported yet: finding the \
+                    leader needs the maintenance API; give only the leader's endpoint"
+                .into(),
+        );
+    }
+    if g.conns == 0 || g.clients == 0 {
+        return Err("--conns and --clients must be at least 1".into());
+    }
+    let mut b = Client::builder().endpoints(endpoints);
+    if !g.dial_timeout.is_zero() {
+        b = b.connect_timeout(g.dial_timeout);
+    }
+    match (&g.cert, &g.key_file) {
+        (Some(_), None) | (None, Some(_)) => {
+            return Err("--cert and --key must be given together".into());
+        }
+        _ => {}
+    }
+    if g.cert.is_some() || g.cacert.is_some() {
+        let mut tls = TlsConfig::new();
+        if let Some(ca) = &g.cacert {
+            tls = tls.ca_cert_file(ca);
+        }
+        if let (Some(cert), Some(key)) = (&g.cert, &g.key_file) {
+            tls = tls.client_cert_files(cert, key);
+        }
+        b = b.tls(tls);
+    }
+    Ok(b)
+}
+
+/// Opens `conns` independent clients, concurrently.
+async fn connect(builder: etcdv3::ClientBuilder, conns: usize) -> Result<Vec<Client>, String> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..conns {
+        let b = builder.clone();
+        set.spawn(async move { (i, b.connect().await) });
+    }
+    let mut clients = Vec::with_capacity(conns);
+    while let Some(joined) = set.join_next().await {
+        let (i, result) = joined.map_err(|e| format!("connect task failed: {e}"))?;
+        let client = result.map_err(|e| format!("cannot connect: {e}"))?;
+        clients.push((i, client));
+    }
+    clients.sort_by_key(|(i, _)| *i);
+    Ok(clients.into_iter().map(|(_, c)| c).collect())
+}
+
+/// A validated workload, ready to run.
+#[derive(Debug)]
+enum Prepared {
+    Put {
+        keys: KeySpec,
+        value: Arc<[u8]>,
+        rate: f64,
+        total: u64,
+        compact_interval: Duration,
+        compact_delta: i64,
+    },
+    Range {
+        keys: KeyRange,
+        serializable: bool,
+        limit: i64,
+        count_only: bool,
+        keys_only: bool,
+        rate: f64,
+        total: u64,
+    },
+    TxnPut {
+        keys: KeySpec,
+        ops: usize,
+        value: Arc<[u8]>,
+        rate: f64,
+        total: u64,
+    },
+    TxnMixed {
+        read: KeyRange,
+        serializable: bool,
+        limit: i64,
+        keys: KeySpec,
+        value: Arc<[u8]>,
+        read_probability: f64,
+        rate: f64,
+        total: u64,
+    },
+}
+
+fn value(size: usize) -> Arc<[u8]> {
+    random_value(size, &mut rand::rng()).into()
+}
+
+fn check_rate(rate: f64) -> Result<(), String> {
+    if rate.is_finite() && rate >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("--rate must be 0 or positive, got {rate}"))
+    }
+}
+
+fn prepare(command: &Command) -> Result<(&'static str, Prepared), String> {
+    Ok(match command {
+        Command::Put(a) => ("put", prepare_put(a)?),
+        Command::Range(a) => ("range", prepare_range(a)?),
+        Command::TxnPut(a) => ("txn-put", prepare_txn_put(a)?),
+        Command::TxnMixed(a) => ("txn-mixed", prepare_txn_mixed(a)?),
+    })
+}
+
+fn prepare_put(a: &PutArgs) -> Result<Prepared, String> {
+    if a.check_hashkv {
+        return Err(
+            "--check-hashkv is not supported yet: it needs the maintenance API (HashKV, \
+             Status), not in etcdv3 yet"
+                .into(),
+        );
+    }
+    check_rate(a.rate)?;
+    if a.compact_index_delta < 0 {
+        return Err("--compact-index-delta must not be negative".into());
+    }
+    let keys = KeySpec {
+        prefix: a.prefix.clone().into_bytes(),
+        size: a.key_size,
+        space: a.key_space_size,
+        sequential: a.sequential_keys,
+    };
+    keys.validate()?;
+    Ok(Prepared::Put {
+        keys,
+        value: value(a.val_size),
+        rate: a.rate,
+        total: a.total,
+        compact_interval: a.compact_interval,
+        compact_delta: a.compact_index_delta,
+    })
+}
+
+fn prepare_range(a: &RangeArgs) -> Result<Prepared, String> {
+    check_rate(a.rate)?;
+    if a.limit < 0 {
+        return Err("--limit must not be negative".into());
+    }
+    let keys = match (&a.end, a.prefix) {
+        (_, true) => KeyRange::prefix(a.key.as_str()),
+        (Some(end), false) => KeyRange::range(a.key.as_str(), end.as_str()),
+        (None, false) => KeyRange::key(a.key.as_str()),
+    };
+    Ok(Prepared::Range {
+        keys,
+        serializable: a.consistency == Consistency::S,
+        limit: a.limit,
+        count_only: a.count_only,
+        keys_only: a.keys_only,
+        rate: a.rate,
+        total: a.total,
+    })
+}
+
+fn prepare_txn_put(a: &TxnPutArgs) -> Result<Prepared, String> {
+    check_rate(a.rate)?;
+    if a.txn_ops == 0 {
+        return Err("--txn-ops must be at least 1".into());
+    }
+    if a.txn_ops as u64 > a.key_space_size {
+        return Err(format!(
+            "--txn-ops ({}) must not exceed --key-space-size ({}): a transaction cannot put \
+             the same key twice",
+            a.txn_ops, a.key_space_size
+        ));
+    }
+    let keys = KeySpec {
+        prefix: Vec::new(),
+        size: a.key_size,
+        space: a.key_space_size,
+        sequential: true,
+    };
+    keys.validate()?;
+    Ok(Prepared::TxnPut {
+        keys,
+        ops: a.txn_ops,
+        value: value(a.val_size),
+        rate: a.rate,
+        total: a.total,
+    })
+}
+
+fn prepare_txn_mixed(a: &TxnMixedArgs) -> Result<Prepared, String> {
+    check_rate(a.rate)?;
+    if !(a.rw_ratio.is_finite() && a.rw_ratio >= 0.0) {
+        return Err("--rw-ratio must be 0 or positive".into());
+    }
+    if a.limit < 0 {
+        return Err("--limit must not be negative".into());
+    }
+    let end = a.end.as_deref().unwrap_or(a.end_key.as_str());
+    let read = if end.is_empty() {
+        KeyRange::key(a.key.as_str())
+    } else {
+        KeyRange::range(a.key.as_str(), end)
+    };
+    let keys = KeySpec {
+        prefix: Vec::new(),
+        size: a.key_size,
+        space: a.key_space_size,
+        sequential: false,
+    };
+    keys.validate()?;
+    Ok(Prepared::TxnMixed {
+        read,
+        serializable: a.consistency == Consistency::S,
+        limit: a.limit,
+        keys,
+        value: value(a.val_size),
+        read_probability: a.rw_ratio / (1.0 + a.rw_ratio),
+        rate: a.rate,
+        total: a.total,
+    })
+}
+
+fn outcome<T>(kv: KvClient, part: usize, r: etcdv3::Result<T>) -> Outcome<KvClient> {
+    (kv, part, r.map(drop).map_err(|e| e.to_string()))
+}
+
+impl Prepared {
+    async fn run(self, g: &Global, clients: &[Client]) -> RunOutput {
+        let kvs: Vec<KvClient> = clients.iter().map(Client::kv).collect();
+        let plan = |parts: Vec<&'static str>, total: u64, rate: f64| Plan {
+            clients: g.clients,
+            total,
+            rate,
+            parts,
+            progress: !g.json,
+        };
+        match self {
+            Prepared::Put {
+                keys,
+                value,
+                rate,
+                total,
+                compact_interval,
+                compact_delta,
+            } => {
+                let compactor = (!compact_interval.is_zero()).then(|| {
+                    tokio::spawn(compact_periodically(
+                        kvs[0].clone(),
+                        compact_interval,
+                        compact_delta,
+                    ))
+                });
+                let out = run(&plan(vec!["put"], total, rate), &kvs, move |kv, i, rng| {
+                    let key = keys.key_for_request(i, rng);
+                    let value = value.to_vec();
+                    async move {
+                        let r = kv.put(key, value).await;
+                        outcome(kv, 0, r)
+                    }
+                })
+                .await;
+                if let Some(task) = compactor {
+                    task.abort();
+                }
+                out
+            }
+            Prepared::Range {
+                keys,
+                serializable,
+                limit,
+                count_only,
+                keys_only,
+                rate,
+                total,
+            } => {
+                run(&plan(vec!["range"], total, rate), &kvs, move |kv, _, _| {
+                    let keys = keys.clone();
+                    async move {
+                        let mut get = kv.get(keys).limit(limit);
+                        if serializable {
+                            get = get.serializable();
+                        }
+                        if count_only {
+                            get = get.count_only();
+                        }
+                        if keys_only {
+                            get = get.keys_only();
+                        }
+                        let r = get.await;
+                        outcome(kv, 0, r)
+                    }
+                })
+                .await
+            }
+            Prepared::TxnPut {
+                keys,
+                ops,
+                value,
+                rate,
+                total,
+            } => {
+                let plan = plan(vec!["txn-put"], total, rate);
+                run(&plan, &kvs, move |kv, i, _| {
+                    let first = i * ops as u64;
+                    let puts: Vec<Op> = (0..ops as u64)
+                        .map(|j| Op::put(keys.key(first + j), value.to_vec()).into())
+                        .collect();
+                    async move {
+                        let r = kv.txn().and_then(puts).await;
+                        outcome(kv, 0, r)
+                    }
+                })
+                .await
+            }
+            Prepared::TxnMixed {
+                read,
+                serializable,
+                limit,
+                keys,
+                value,
+                read_probability,
+                rate,
+                total,
+            } => {
+                let plan = plan(vec!["read", "write"], total, rate);
+                run(&plan, &kvs, move |kv, i, rng: &mut SmallRng| {
+                    let (part, op): (usize, Op) = if rng.random::<f64>() < read_probability {
+                        let mut get = Op::get(read.clone()).limit(limit);
+                        if serializable {
+                            get = get.serializable();
+                        }
+                        (0, get.into())
+                    } else {
+                        let put = Op::put(keys.key_for_request(i, rng), value.to_vec());
+                        (1, put.into())
+                    };
+                    async move {
+                        let r = kv.txn().and_then([op]).await;
+                        outcome(kv, part, r)
+                    }
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// Every `interval`, compacts to the current revision minus `delta` (put's
+/// `--compact-interval`). Runs until aborted; failures are skipped, as a later round retries.
+async fn compact_periodically(kv: KvClient, interval: Duration, delta: i64) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Ok(resp) = kv.get("compact-probe").count_only().await else {
+            continue;
+        };
+        let target = resp.header().revision() - delta;
+        if target > 0 {
+            let _ = kv.compact(target).await;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The client-independent core of the benchmark: key encoding, the rate limiter, the worker
+//! loop, CPU accounting and the report.
+//!
+//! It knows nothing about any etcd client, so the comparison program in
+//! `bench/etcd-client-load` includes these very files (`#[path]`) and measures the other client
+//! with exactly the same code.
+
+pub(crate) mod cpu;
+pub(crate) mod keys;
+pub(crate) mod limiter;
+pub(crate) mod report;
+pub(crate) mod runner;

@@ -1,0 +1,198 @@
+//! TLS with rustls (ring): trust roots, client certificates, server-name checks, ALPN `h2`.
+
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::client::TlsStream;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// TLS settings with every file read and parsed: one per client, shared by its endpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedTls {
+    config: Arc<rustls::ClientConfig>,
+    server_name: Option<String>,
+    identity: bool,
+}
+
+/// What [`crate::TlsConfig`] hands over after reading its files.
+pub(crate) struct TlsMaterial {
+    pub(crate) ca: Option<Vec<u8>>,
+    pub(crate) identity: Option<(Vec<u8>, Vec<u8>)>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) skip_verify: bool,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl LoadedTls {
+    pub(crate) fn build(m: TlsMaterial) -> Result<LoadedTls> {
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(format!("TLS set-up failed: {e}")))?;
+        let builder = if m.skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            if let Some(ca) = &m.ca {
+                let mut found = 0;
+                for cert in CertificateDer::pem_slice_iter(ca) {
+                    let cert = cert.map_err(|e| {
+                        Error::config(format!("CA certificate is not valid PEM: {e}"))
+                    })?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| Error::config(format!("CA certificate rejected: {e}")))?;
+                    found += 1;
+                }
+                if found == 0 {
+                    return Err(Error::config("CA certificate file holds no certificate"));
+                }
+            }
+            builder.with_root_certificates(roots)
+        };
+        let identity = m.identity.is_some();
+        let mut config = match m.identity {
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_slice_iter(&cert)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        Error::config(format!("client certificate is not valid PEM: {e}"))
+                    })?;
+                if chain.is_empty() {
+                    return Err(Error::config(
+                        "client certificate file holds no certificate",
+                    ));
+                }
+                let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| {
+                    Error::config(format!("client key is not a valid PEM key: {e}"))
+                })?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| Error::config(format!("client certificate rejected: {e}")))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(LoadedTls {
+            config: Arc::new(config),
+            server_name: m.server_name,
+            identity,
+        })
+    }
+
+    /// TLS for an `https://` endpoint when the client has no TLS configuration: no trusted CA,
+    /// so the handshake fails with advice to set one.
+    pub(crate) fn default_for_endpoint() -> Result<LoadedTls> {
+        Self::build(TlsMaterial {
+            ca: None,
+            identity: None,
+            server_name: None,
+            skip_verify: false,
+        })
+    }
+
+    pub(crate) fn has_identity(&self) -> bool {
+        self.identity
+    }
+
+    /// A connector that checks the certificate for `endpoint_host`, unless a server name was
+    /// configured.
+    pub(crate) fn connector(&self, endpoint_host: &str) -> Result<TlsConnector> {
+        let name = self.server_name.as_deref().unwrap_or(endpoint_host);
+        let name = ServerName::try_from(name.to_owned())
+            .map_err(|e| Error::config(format!("invalid TLS server name {name:?}: {e}")))?;
+        Ok(TlsConnector {
+            inner: tokio_rustls::TlsConnector::from(self.config.clone()),
+            name,
+        })
+    }
+}
+
+/// Runs TLS handshakes for one endpoint.
+#[derive(Clone)]
+pub(crate) struct TlsConnector {
+    inner: tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl TlsConnector {
+    pub(crate) async fn connect<S>(&self, io: S) -> Result<TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.inner
+            .connect(self.name.clone(), io)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("TLS handshake failed: {}", super::describe(&e)),
+                )
+            })
+    }
+}
+
+/// Accepts any server certificate (`insecure_skip_verify`); signatures are still checked so
+/// the handshake itself is sound.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
