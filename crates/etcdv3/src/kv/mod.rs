@@ -28,6 +28,15 @@ use crate::error::Result;
 use crate::transport::CallOptions;
 use crate::transport::retry::Rpc;
 
+/// gRPC method paths of the KV service.
+mod paths {
+    pub(super) const RANGE: &str = "/etcdserverpb.KV/Range";
+    pub(super) const PUT: &str = "/etcdserverpb.KV/Put";
+    pub(super) const DELETE_RANGE: &str = "/etcdserverpb.KV/DeleteRange";
+    pub(super) const TXN: &str = "/etcdserverpb.KV/Txn";
+    pub(super) const COMPACT: &str = "/etcdserverpb.KV/Compact";
+}
+
 /// Runs KV operations. Implemented by [`KvClient`]; wrappers implement it over another `Kv`.
 ///
 /// Only [`execute`](Kv::execute) is required; the other methods build an [`Op`] and call it.
@@ -300,9 +309,7 @@ impl KvClient {
                 let req = get.into_proto();
                 let key = req.key.clone();
                 let result = t
-                    .unary(Rpc::Range, req, &options, |conn, r| async move {
-                        conn.kv().range(r).await
-                    })
+                    .unary::<_, pb::RangeResponse>(Rpc::Range, paths::RANGE, req, &options)
                     .await;
                 match result {
                     Ok(r) => Ok(OpResponse::Get(r.into())),
@@ -313,20 +320,18 @@ impl KvClient {
                 }
             }
             Op::Put(put) => {
-                let r = t
-                    .unary(Rpc::Put, put.into_proto(), &options, |conn, r| async move {
-                        conn.kv().put(r).await
-                    })
+                let r: pb::PutResponse = t
+                    .unary(Rpc::Put, paths::PUT, put.into_proto(), &options)
                     .await?;
                 Ok(OpResponse::Put(r.into()))
             }
             Op::Delete(del) => {
-                let r = t
+                let r: pb::DeleteRangeResponse = t
                     .unary(
                         Rpc::DeleteRange,
+                        paths::DELETE_RANGE,
                         del.into_proto(),
                         &options,
-                        |conn, r| async move { conn.kv().delete_range(r).await },
                     )
                     .await?;
                 Ok(OpResponse::Delete(r.into()))
@@ -335,11 +340,8 @@ impl KvClient {
                 let rpc = Rpc::Txn {
                     read_only: txn.is_read_only(),
                 };
-                let r = t
-                    .unary(rpc, txn.into_proto(), &options, |conn, r| async move {
-                        conn.kv().txn(r).await
-                    })
-                    .await?;
+                let r: pb::TxnResponse =
+                    t.unary(rpc, paths::TXN, txn.into_proto(), &options).await?;
                 Ok(OpResponse::Txn(r.try_into()?))
             }
         }
@@ -397,9 +399,7 @@ impl<'k> IntoFuture for Compact<'k> {
             };
             let result = client
                 .transport()
-                .unary(Rpc::Compact, req, &options, |conn, r| async move {
-                    conn.kv().compact(r).await
-                })
+                .unary::<_, pb::CompactionResponse>(Rpc::Compact, paths::COMPACT, req, &options)
                 .await;
             match result {
                 Ok(r) => Ok(r.into()),

@@ -200,16 +200,18 @@ pub(crate) struct Http2Service {
 type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, hyper::Error>> + Send>>;
 
-impl Service<http::Request<Body>> for Http2Service {
-    type Response = http::Response<Incoming>;
-    type Error = hyper::Error;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.sender.poll_ready(cx)
+impl Http2Service {
+    /// Sends a request whose URI holds only the path.
+    pub(crate) fn send(
+        &mut self,
+        mut req: http::Request<Body>,
+    ) -> impl Future<Output = Result<http::Response<Incoming>, hyper::Error>> + use<> {
+        self.complete(&mut req);
+        self.sender.send_request(req)
     }
 
-    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+    /// Adds the scheme, authority and user agent.
+    fn complete(&self, req: &mut http::Request<Body>) {
         let path = req
             .uri()
             .path_and_query()
@@ -226,6 +228,19 @@ impl Service<http::Request<Body>> for Http2Service {
             http::header::USER_AGENT,
             http::HeaderValue::from_static(concat!("etcdv3-rust/", env!("CARGO_PKG_VERSION"))),
         );
-        Box::pin(self.sender.send_request(req))
+    }
+}
+
+impl Service<http::Request<Body>> for Http2Service {
+    type Response = http::Response<Incoming>;
+    type Error = hyper::Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.sender.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        Box::pin(self.send(req))
     }
 }

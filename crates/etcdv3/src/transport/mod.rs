@@ -7,6 +7,7 @@
 
 mod connection;
 pub(crate) mod endpoint;
+mod grpc;
 pub(crate) mod retry;
 #[cfg(test)]
 mod tests;
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use etcdv3_proto::etcdserverpb::{kv_client::KvClient, watch_client::WatchClient};
+use etcdv3_proto::etcdserverpb::watch_client::WatchClient;
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
@@ -80,7 +81,7 @@ macro_rules! service_clients {
     };
 }
 
-service_clients!(kv => KvClient, watch => WatchClient);
+service_clients!(watch => WatchClient);
 
 struct EndpointState {
     endpoint: Endpoint,
@@ -302,19 +303,18 @@ impl Transport {
         (Instant::now() + t, t)
     }
 
-    /// Wraps a message in a request with the metadata every call carries.
-    pub(crate) fn request<T>(
-        &self,
-        msg: T,
-        opts: &CallOptions,
-        remaining: Option<Duration>,
-    ) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(msg);
-        self.add_metadata(req.metadata_mut(), opts);
-        if let Some(t) = remaining {
-            req.set_timeout(t);
+    /// The metadata every call carries; `grpc-timeout` tells the server the call's deadline
+    /// when the caller chose one.
+    fn metadata(&self, opts: &CallOptions, deadline: Instant) -> MetadataMap {
+        let mut md = MetadataMap::new();
+        self.add_metadata(&mut md, opts);
+        if opts.timeout.is_some() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Ok(v) = AsciiMetadataValue::try_from(grpc_timeout(left)) {
+                md.insert("grpc-timeout", v);
+            }
         }
-        req
+        md
     }
 
     fn add_metadata(&self, md: &mut MetadataMap, opts: &CallOptions) {
@@ -333,18 +333,18 @@ impl Transport {
         Ok(())
     }
 
-    /// Sends one unary request with deadline, endpoint failover and the retry policy.
-    pub(crate) async fn unary<Req, Resp, F, Fut>(
+    /// Sends one unary request to `path` with deadline, endpoint failover and the retry
+    /// policy of `rpc`.
+    pub(crate) async fn unary<Req, Resp>(
         &self,
         rpc: Rpc,
+        path: &'static str,
         msg: Req,
         opts: &CallOptions,
-        call: F,
     ) -> Result<Resp>
     where
-        Req: prost::Message + Clone,
-        F: Fn(Conn, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+        Req: prost::Message,
+        Resp: prost::Message + Default,
     {
         if self.is_closed() {
             return Err(Error::closed());
@@ -355,22 +355,22 @@ impl Transport {
         let mut attempt: u32 = 0;
         loop {
             let picked = self.pick();
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let req = self.request(msg.clone(), opts, Some(remaining));
+            let md = self.metadata(opts, deadline);
             let attempt_result = tokio::time::timeout_at(deadline, async {
                 let conn = picked.conn().await?;
-                call(conn, req)
-                    .await
-                    .map_err(|status| picked.error(&status))
+                grpc::unary(conn.service, path, &msg, md, conn.max_recv, |s| {
+                    picked.error(s)
+                })
+                .await
             })
             .await;
             let err = match attempt_result {
                 Err(_) => Error::timeout(total).with_endpoint(&*picked.endpoint),
                 Ok(Ok(resp)) => {
                     self.mark_up(&picked);
-                    return Ok(resp.into_inner());
+                    return Ok(resp);
                 }
-                Ok(Err(err)) => err,
+                Ok(Err(err)) => err.with_endpoint(&*picked.endpoint),
             };
             attempt += 1;
             self.after_failure(class, &picked, err, attempt, deadline)
@@ -460,6 +460,16 @@ impl Transport {
             )
             .await?;
         }
+    }
+}
+
+/// A `grpc-timeout` header value: at most 8 digits and a unit.
+fn grpc_timeout(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 100_000_000 {
+        format!("{}m", ms.max(1))
+    } else {
+        format!("{}S", d.as_secs().min(99_999_999))
     }
 }
 

@@ -84,7 +84,15 @@ async fn a_stream_broken_by_a_killed_member_reopens_on_a_live_one_without_loss()
     let kv = client.kv();
     let start = kv.put("w", "0").await.unwrap().header().revision();
 
-    let (mut stream, picked, _keep_open) = open_watch(&client, "w", start + 1).await;
+    // Put the stream on a follower, so that killing its member leaves the leader up and the
+    // writes below need no election.
+    let leader = cluster.endpoint(cluster.leader().await.unwrap());
+    let (mut stream, picked, _keep_open) = loop {
+        let opened = open_watch(&client, "w", start + 1).await;
+        if *opened.1.endpoint != *leader {
+            break opened;
+        }
+    };
     kv.put("w", "1").await.unwrap();
     let seen = next_events(&mut stream).await;
     assert_eq!(seen.len(), 1);

@@ -1,0 +1,229 @@
+//! Unary gRPC calls straight on an HTTP/2 connection.
+//!
+//! A unary request is one length-prefixed protobuf message. Sending it as a single body chunk
+//! that also ends the stream lets the HTTP/2 layer write headers and data in one go, with no
+//! request-body task and no separate end-of-stream frame; the answer is read back as one
+//! message plus the `grpc-status` trailer. Streaming calls (watch, keep-alive ...) use tonic's
+//! generated clients on the same connection.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, HeaderValue, TE};
+use http::uri::PathAndQuery;
+use http_body_util::{BodyExt, Full};
+use tonic::body::Body;
+use tonic::metadata::MetadataMap;
+
+use super::connection::Http2Service;
+use crate::error::{Error, ErrorKind, Result};
+
+const HEADER_LEN: usize = 5;
+
+/// Sends `msg` to `path` and decodes the answer. `metadata` is added as request headers.
+/// Errors: an etcd or gRPC status as [`tonic::Status`] through `status`, transport failures as
+/// [`ErrorKind::Unavailable`] (the request may have reached the server), an oversized answer
+/// as [`ErrorKind::ResponseTooLarge`].
+pub(crate) async fn unary<Req, Resp>(
+    mut service: Http2Service,
+    path: &'static str,
+    msg: &Req,
+    metadata: MetadataMap,
+    max_recv: usize,
+    status: impl Fn(&tonic::Status) -> Error,
+) -> Result<Resp>
+where
+    Req: prost::Message,
+    Resp: prost::Message + Default,
+{
+    let len = msg.encoded_len();
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + len);
+    buf.put_u8(0);
+    buf.put_u32(u32::try_from(len).map_err(|_| Error::request_too_large(len, u32::MAX as usize))?);
+    msg.encode(&mut buf)
+        .map_err(|e| Error::protocol(format!("encoding the request failed: {e}")))?;
+
+    let mut request = http::Request::new(Body::new(Full::new(buf.freeze())));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = http::Uri::from(PathAndQuery::from_static(path));
+    let headers = request.headers_mut();
+    *headers = metadata.into_headers();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(TE, HeaderValue::from_static("trailers"));
+
+    let response = service.send(request).await.map_err(lost)?;
+    let (parts, mut body) = response.into_parts();
+    if parts.status != http::StatusCode::OK {
+        let s = tonic::Status::unavailable(format!("HTTP status {} from the server", parts.status));
+        return Err(status(&s));
+    }
+    // "Trailers-only": errors usually come as a status in the headers and no body.
+    if let Some(s) = grpc_status(&parts.headers) {
+        return Err(status(&s));
+    }
+
+    // The common answer is one data frame: keep it as it came, copying only when it is split.
+    let mut single: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(lost)?;
+        match frame.into_data() {
+            Ok(chunk) => {
+                if single.is_none() && joined.is_empty() {
+                    single = Some(chunk);
+                } else {
+                    if let Some(first) = single.take() {
+                        joined.extend_from_slice(&first);
+                    }
+                    joined.extend_from_slice(&chunk);
+                }
+                check_size(single.as_deref().unwrap_or(&joined), max_recv)?;
+            }
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers = Some(t);
+                }
+            }
+        }
+    }
+    match &trailers {
+        None => {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "connection lost: the answer ended without a gRPC status",
+            ));
+        }
+        Some(t) => {
+            if let Some(s) = grpc_status(t) {
+                return Err(status(&s));
+            }
+        }
+    }
+    let mut bytes = single.unwrap_or_else(|| joined.freeze());
+    if bytes.len() < HEADER_LEN {
+        return Err(Error::protocol("the answer has no message"));
+    }
+    let compressed = bytes.get_u8();
+    let len = bytes.get_u32() as usize;
+    if compressed != 0 {
+        return Err(Error::protocol(
+            "the server sent a compressed message (not requested)",
+        ));
+    }
+    if bytes.len() != len {
+        return Err(Error::protocol(format!(
+            "the answer's message is {} bytes, its header says {len}",
+            bytes.len()
+        )));
+    }
+    Resp::decode(bytes).map_err(|e| Error::protocol(format!("decoding the answer failed: {e}")))
+}
+
+/// Fails once the length prefix announces a message over the receive limit.
+fn check_size(received: &[u8], max_recv: usize) -> Result<()> {
+    if received.len() < HEADER_LEN {
+        return Ok(());
+    }
+    let len = u32::from_be_bytes([received[1], received[2], received[3], received[4]]) as usize;
+    if len > max_recv {
+        return Err(Error::new(
+            ErrorKind::ResponseTooLarge,
+            format!(
+                "response of {len} bytes is over the client's receive limit of {max_recv} bytes \
+                 (raise it with ClientBuilder::max_recv_message_size, or ask for less: limit, \
+                 keys_only)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Status> {
+    let code = headers.get("grpc-status")?;
+    let code = code
+        .to_str()
+        .ok()
+        .and_then(|c| c.parse::<i32>().ok())
+        .unwrap_or(2);
+    if code == 0 {
+        return None;
+    }
+    let message = headers
+        .get("grpc-message")
+        .map(|m| percent_decode(m.as_bytes()))
+        .unwrap_or_default();
+    Some(tonic::Status::new(tonic::Code::from_i32(code), message))
+}
+
+/// `grpc-message` is percent-encoded.
+fn percent_decode(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' && i + 2 < raw.len() {
+            let hex = std::str::from_utf8(&raw[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn lost(e: impl std::error::Error + 'static) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("connection lost: {}", super::describe(&e)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(
+            percent_decode(b"etcdserver: no leader"),
+            "etcdserver: no leader"
+        );
+        assert_eq!(percent_decode(b"a%20b%25c"), "a b%c");
+        assert_eq!(percent_decode(b"bad%zz"), "bad%zz");
+        assert_eq!(percent_decode(b"end%2"), "end%2");
+        assert_eq!(percent_decode(b"%"), "%");
+    }
+
+    #[test]
+    fn status_from_trailers() {
+        let mut h = http::HeaderMap::new();
+        assert!(grpc_status(&h).is_none());
+        h.insert("grpc-status", HeaderValue::from_static("0"));
+        assert!(grpc_status(&h).is_none());
+        h.insert("grpc-status", HeaderValue::from_static("11"));
+        h.insert(
+            "grpc-message",
+            HeaderValue::from_static("etcdserver: mvcc: required revision is a future revision"),
+        );
+        let s = grpc_status(&h).unwrap();
+        assert_eq!(s.code(), tonic::Code::OutOfRange);
+        assert_eq!(
+            crate::Code::from_message(s.message()),
+            Some(crate::Code::FutureRev)
+        );
+    }
+
+    #[test]
+    fn size_check_reads_the_length_prefix() {
+        assert!(
+            check_size(&[0, 0, 0], 10).is_ok(),
+            "prefix not complete yet"
+        );
+        let err = check_size(&[0, 0, 0, 0, 11], 10).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResponseTooLarge);
+        assert!(err.to_string().contains("limit of 10 bytes"), "{err}");
+        assert!(check_size(&[0, 0, 0, 0, 11, 1, 2], 11).is_ok());
+    }
+}
