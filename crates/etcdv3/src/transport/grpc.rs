@@ -1,16 +1,14 @@
-//! Unary gRPC calls straight on an HTTP/2 connection.
+//! Unary gRPC calls straight on an HTTP/2 stream.
 //!
-//! A unary request is one length-prefixed protobuf message. Sending it as a single body chunk
-//! that also ends the stream lets the HTTP/2 layer write headers and data in one go, with no
-//! request-body task and no separate end-of-stream frame; the answer is read back as one
-//! message plus the `grpc-status` trailer. Streaming calls (watch, keep-alive ...) use tonic's
+//! A unary request is one length-prefixed protobuf message. It is written from the caller's
+//! task as the stream's headers plus one data frame that ends the stream, with no request-body
+//! task and no separate end-of-stream frame; the answer is read back as one message plus the
+//! `grpc-status` trailer. Streaming calls (watch, keep-alive ...) use tonic's
 //! generated clients on the same connection.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderValue, TE};
 use http::uri::PathAndQuery;
-use http_body_util::{BodyExt, Full};
-use tonic::body::Body;
 use tonic::metadata::MetadataMap;
 
 use super::connection::Http2Service;
@@ -19,16 +17,15 @@ use crate::error::{Error, ErrorKind, Result};
 const HEADER_LEN: usize = 5;
 
 /// Sends `msg` to `path` and decodes the answer. `metadata` is added as request headers.
-/// Errors: an etcd or gRPC status as [`tonic::Status`] through `status`, transport failures as
+/// Errors: an etcd or gRPC status decoded by [`super::from_status`], transport failures as
 /// [`ErrorKind::Unavailable`] (the request may have reached the server), an oversized answer
 /// as [`ErrorKind::ResponseTooLarge`].
 pub(crate) async fn unary<Req, Resp>(
-    mut service: Http2Service,
+    service: Http2Service,
     path: &'static str,
     msg: &Req,
     metadata: MetadataMap,
     max_recv: usize,
-    status: impl Fn(&tonic::Status) -> Error,
 ) -> Result<Resp>
 where
     Req: prost::Message,
@@ -41,7 +38,7 @@ where
     msg.encode(&mut buf)
         .map_err(|e| Error::protocol(format!("encoding the request failed: {e}")))?;
 
-    let mut request = http::Request::new(Body::new(Full::new(buf.freeze())));
+    let mut request = http::Request::new(());
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = http::Uri::from(PathAndQuery::from_static(path));
     let headers = request.headers_mut();
@@ -49,42 +46,47 @@ where
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(TE, HeaderValue::from_static("trailers"));
 
-    let response = service.send(request).await.map_err(lost)?;
+    let (response, mut send, _in_flight) = service.open(request, false).await.map_err(|e| {
+        Error::new(
+            ErrorKind::Connect,
+            format!(
+                "the connection closed before the request was sent: {}",
+                super::describe(&e)
+            ),
+        )
+    })?;
+    // Headers and the whole message, ending the stream: one write for the connection task.
+    let sent = send.send_data(buf.freeze(), true);
+    // If the stream broke, the response says why better than the send error does.
+    let response = response.await.map_err(lost)?;
+    sent.map_err(lost)?;
     let (parts, mut body) = response.into_parts();
     if parts.status != http::StatusCode::OK {
         let s = tonic::Status::unavailable(format!("HTTP status {} from the server", parts.status));
-        return Err(status(&s));
+        return Err(super::from_status(&s));
     }
     // "Trailers-only": errors usually come as a status in the headers and no body.
     if let Some(s) = grpc_status(&parts.headers) {
-        return Err(status(&s));
+        return Err(super::from_status(&s));
     }
 
     // The common answer is one data frame: keep it as it came, copying only when it is split.
     let mut single: Option<Bytes> = None;
     let mut joined = BytesMut::new();
-    let mut trailers = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(lost)?;
-        match frame.into_data() {
-            Ok(chunk) => {
-                if single.is_none() && joined.is_empty() {
-                    single = Some(chunk);
-                } else {
-                    if let Some(first) = single.take() {
-                        joined.extend_from_slice(&first);
-                    }
-                    joined.extend_from_slice(&chunk);
-                }
-                check_size(single.as_deref().unwrap_or(&joined), max_recv)?;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(lost)?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if single.is_none() && joined.is_empty() {
+            single = Some(chunk);
+        } else {
+            if let Some(first) = single.take() {
+                joined.extend_from_slice(&first);
             }
-            Err(frame) => {
-                if let Ok(t) = frame.into_trailers() {
-                    trailers = Some(t);
-                }
-            }
+            joined.extend_from_slice(&chunk);
         }
+        check_size(single.as_deref().unwrap_or(&joined), max_recv)?;
     }
+    let trailers = body.trailers().await.map_err(lost)?;
     match &trailers {
         None => {
             return Err(Error::new(
@@ -94,7 +96,7 @@ where
         }
         Some(t) => {
             if let Some(s) = grpc_status(t) {
-                return Err(status(&s));
+                return Err(super::from_status(&s));
             }
         }
     }

@@ -118,11 +118,13 @@ impl Picked {
                 service,
                 max_recv: self.max_recv,
             }),
-            Err(e) => Err(self.annotate(e.with_endpoint(&*self.endpoint))),
+            Err(e) => Err(self.finish(e)),
         }
     }
 
-    fn annotate(&self, err: Error) -> Error {
+    /// Names this endpoint in the error, with advice where there is some.
+    fn finish(&self, err: Error) -> Error {
+        let err = err.with_endpoint(&*self.endpoint);
         match self.state.hint {
             Some(h) if err.is_unavailable() => err.with_hint(h),
             _ => err,
@@ -131,7 +133,7 @@ impl Picked {
 
     /// Turns a status from this endpoint into an error naming the endpoint.
     fn error(&self, status: &tonic::Status) -> Error {
-        self.annotate(from_status(status).with_endpoint(&*self.endpoint))
+        self.finish(from_status(status))
     }
 }
 
@@ -358,10 +360,9 @@ impl Transport {
             let md = self.metadata(opts, deadline);
             let attempt_result = tokio::time::timeout_at(deadline, async {
                 let conn = picked.conn().await?;
-                grpc::unary(conn.service, path, &msg, md, conn.max_recv, |s| {
-                    picked.error(s)
-                })
-                .await
+                grpc::unary(conn.service, path, &msg, md, conn.max_recv)
+                    .await
+                    .map_err(|e| picked.finish(e))
             })
             .await;
             let err = match attempt_result {
@@ -370,7 +371,7 @@ impl Transport {
                     self.mark_up(&picked);
                     return Ok(resp);
                 }
-                Ok(Err(err)) => err.with_endpoint(&*picked.endpoint),
+                Ok(Err(err)) => err,
             };
             attempt += 1;
             self.after_failure(class, &picked, err, attempt, deadline)
