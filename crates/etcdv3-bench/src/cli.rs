@@ -66,7 +66,8 @@ pub(crate) struct Global {
     #[arg(long, id = "cacert_file", value_name = "FILE", global = true)]
     pub(crate) cacert: Option<PathBuf>,
 
-    /// Skip server certificate verification. Not supported yet: exits with an error
+    /// Accept any server certificate: the connection is encrypted but the server is not
+    /// authenticated (tests only)
     #[arg(long, global = true)]
     pub(crate) insecure_skip_tls_verify: bool,
 

@@ -148,7 +148,6 @@ async fn text_report_and_unsupported_flags() {
 
     for unsupported in [
         &["--user", "root:pw", "put"][..],
-        &["--insecure-skip-tls-verify", "put"],
         &["put", "--check-hashkv"],
     ] {
         let out = bench(args(unsupported)).await;

@@ -127,3 +127,26 @@ async fn plaintext_to_a_tls_port_and_missing_files_fail_clearly() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_name_override_and_insecure_skip_verify() {
+    let cl = tls_cluster(TlsMode::Server).await;
+    let files = cl.tls().unwrap();
+    // The certificate names localhost: asking for that name works from 127.0.0.1 ...
+    let named = TlsConfig::new()
+        .ca_cert_file(&files.ca_cert)
+        .server_name("localhost");
+    put_through(cl.endpoints(), named).await.unwrap();
+    // ... and a name the certificate does not carry is refused.
+    let wrong = TlsConfig::new()
+        .ca_cert_file(&files.ca_cert)
+        .server_name("etcd.invalid");
+    let err = put_through(cl.endpoints(), wrong).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(err.to_string().contains("does not name this host"), "{err}");
+    // Skipping verification accepts a server whose CA is unknown.
+    let blind = TlsConfig::new()
+        .ca_cert_file(&files.other_ca_cert)
+        .insecure_skip_verify();
+    put_through(cl.endpoints(), blind).await.unwrap();
+}
