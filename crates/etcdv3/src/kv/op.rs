@@ -179,29 +179,6 @@ impl GetOp {
         }
     }
 
-    /// The keys this get reads.
-    pub fn keys(&self) -> &KeyRange {
-        &self.keys
-    }
-
-    /// Reads every key that starts with the given key.
-    pub fn prefix(mut self) -> Self {
-        self.keys = self.keys.into_prefix();
-        self
-    }
-
-    /// Reads every key from the given key to the end of the keyspace.
-    pub fn from_key(mut self) -> Self {
-        self.keys = self.keys.into_from_key();
-        self
-    }
-
-    /// Reads the keys in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Vec<u8>>) -> Self {
-        self.keys = self.keys.with_end(end);
-        self
-    }
-
     /// Returns at most `limit` keys (0, the default, means no limit).
     pub fn limit(mut self, limit: i64) -> Self {
         self.limit = limit;
@@ -348,6 +325,39 @@ impl GetOp {
     }
 }
 
+/// The key-range setters shared by requests that act on a range of keys.
+macro_rules! key_range_setters {
+    ($op:ident, $verb:literal) => {
+        impl $op {
+            #[doc = concat!("The keys this request ", $verb, ".")]
+            pub fn keys(&self) -> &KeyRange {
+                &self.keys
+            }
+
+            #[doc = concat!("Makes the request act on every key that starts with the given key (it ", $verb, " them).")]
+            pub fn prefix(mut self) -> Self {
+                self.keys = self.keys.into_prefix();
+                self
+            }
+
+            #[doc = concat!("Makes the request act on every key from the given key to the end of the keyspace (it ", $verb, " them).")]
+            pub fn from_key(mut self) -> Self {
+                self.keys = self.keys.into_from_key();
+                self
+            }
+
+            #[doc = concat!("Makes the request act on the keys in `[key, end)` (it ", $verb, " them).")]
+            pub fn range_end(mut self, end: impl Into<Vec<u8>>) -> Self {
+                self.keys = self.keys.with_end(end);
+                self
+            }
+        }
+    };
+}
+
+key_range_setters!(GetOp, "reads");
+key_range_setters!(DeleteOp, "deletes");
+
 /// A put request. Build with [`Op::put`] or [`Kv::put`](crate::Kv::put).
 #[derive(Debug, Clone)]
 #[must_use]
@@ -451,29 +461,6 @@ impl DeleteOp {
             keys: keys.into(),
             prev_kv: false,
         }
-    }
-
-    /// The keys this delete removes.
-    pub fn keys(&self) -> &KeyRange {
-        &self.keys
-    }
-
-    /// Deletes every key that starts with the given key.
-    pub fn prefix(mut self) -> Self {
-        self.keys = self.keys.into_prefix();
-        self
-    }
-
-    /// Deletes every key from the given key to the end of the keyspace.
-    pub fn from_key(mut self) -> Self {
-        self.keys = self.keys.into_from_key();
-        self
-    }
-
-    /// Deletes the keys in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Vec<u8>>) -> Self {
-        self.keys = self.keys.with_end(end);
-        self
     }
 
     /// Returns the deleted key-values.
