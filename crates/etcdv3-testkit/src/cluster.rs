@@ -55,6 +55,11 @@ pub struct EtcdCluster {
     dir: TempDir,
 }
 
+/// etcd names a unix listener's socket file after the URL's host and port.
+fn unix_url(dir: &Path, member: &str) -> String {
+    format!("unix://{}/{member}.sock:0", dir.display())
+}
+
 struct Member {
     name: String,
     client_url: String,
@@ -96,6 +101,7 @@ pub struct EtcdClusterBuilder {
     tls: TlsMode,
     root_password: Option<String>,
     ready_timeout: Duration,
+    unix_socket: bool,
 }
 
 impl Default for EtcdClusterBuilder {
@@ -109,6 +115,7 @@ impl Default for EtcdClusterBuilder {
             tls: TlsMode::None,
             root_password: None,
             ready_timeout: Duration::from_secs(30),
+            unix_socket: false,
         }
     }
 }
@@ -154,6 +161,13 @@ impl EtcdClusterBuilder {
     /// available from [`EtcdCluster::tls`]. Peers use mutual TLS whenever TLS is on.
     pub fn tls(mut self, tls: TlsMode) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Also serves clients on a unix domain socket per member, next to its data dir; see
+    /// [`EtcdCluster::unix_endpoint`]. Default: off. Plain (no TLS) members only.
+    pub fn unix_socket(mut self, on: bool) -> Self {
+        self.unix_socket = on;
         self
     }
 
@@ -299,7 +313,14 @@ impl EtcdClusterBuilder {
                 let mut args = vec![
                     format!("--name={name}"),
                     format!("--data-dir={}", data_dir.display()),
-                    format!("--listen-client-urls={client_url}"),
+                    format!(
+                        "--listen-client-urls={client_url}{}",
+                        if self.unix_socket && self.tls == TlsMode::None {
+                            format!(",{}", unix_url(cluster.dir.path(), &name))
+                        } else {
+                            String::new()
+                        }
+                    ),
                     format!("--advertise-client-urls={client_url}"),
                     format!("--listen-peer-urls={}", peer_url(i)),
                     format!("--initial-advertise-peer-urls={}", peer_url(i)),
@@ -412,6 +433,18 @@ impl EtcdCluster {
     /// The member's data dir. Panics if `i >= len()`.
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.members[i].data_dir.clone()
+    }
+
+    /// Member `i`'s unix socket endpoint (`unix:///path`), when built with
+    /// [`EtcdClusterBuilder::unix_socket`].
+    pub fn unix_endpoint(&self, i: usize) -> Option<String> {
+        let name = &self.members.get(i)?.name;
+        let url = unix_url(self.dir.path(), name);
+        self.members[i]
+            .args
+            .iter()
+            .any(|a| a.contains(&url))
+            .then_some(url)
     }
 
     /// The cluster's temp dir, which holds data dirs, logs and TLS files.
