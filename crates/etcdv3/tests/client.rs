@@ -15,7 +15,12 @@ async fn endpoints_are_reported_as_given() {
     let given = vec![cl.endpoint(0), cl.endpoint(0).replace("http://", "")];
     let c = Client::connect(given.clone()).await.unwrap();
     assert_eq!(c.endpoints(), given);
-    assert_eq!(c.clone().endpoints(), given, "clones share the endpoints");
+    let copy = c.with_require_leader();
+    assert_eq!(
+        copy.endpoints(),
+        given,
+        "configured copies share the endpoints"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

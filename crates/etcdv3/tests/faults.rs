@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::cluster;
-use etcdv3::{Client, Kv};
+use etcdv3::{Client, ErrorKind, Kv};
 use etcdv3_testkit::FaultProxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +146,8 @@ async fn keep_alive_pings_detect_a_silent_partition_before_the_deadline() {
     let started = std::time::Instant::now();
     let err = c.kv().put("k", "v2").await.unwrap_err();
     let took = started.elapsed();
-    assert!(err.is_unavailable(), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    assert!(err.is_unavailable());
     assert!(
         !err.is_timeout(),
         "the ping timeout, not the 30 s deadline, ended it: {err:?}"
