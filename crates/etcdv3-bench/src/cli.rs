@@ -71,8 +71,8 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) insecure_skip_tls_verify: bool,
 
-    /// user[:password] to authenticate as. Not supported yet (etcdv3 has no auth yet):
-    /// exits with an error
+    /// The user to authenticate as, as user or user:password. Not supported yet (etcdv3 has
+    /// no auth yet): exits with an error
     #[arg(long, global = true)]
     pub(crate) user: Option<String>,
 

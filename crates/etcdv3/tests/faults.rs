@@ -154,3 +154,36 @@ async fn keep_alive_pings_detect_a_silent_partition_before_the_deadline() {
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_calls_to_a_dead_endpoint_share_their_dials() {
+    let cl = cluster(1).await;
+    let proxy = FaultProxy::start(&cl.endpoint(0)).await.unwrap();
+    let c = Client::builder()
+        .endpoints([proxy.endpoint()])
+        .max_attempts(1)
+        .connect()
+        .await
+        .unwrap();
+    c.kv().put("k", "v").await.unwrap();
+    proxy.refuse();
+    proxy.reset_connections();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = proxy.accepted();
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.kv().get("k").await })
+        })
+        .collect();
+    for call in calls {
+        let err = call.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    }
+    let dials = proxy.accepted() - before;
+    assert!(dials <= 5, "{dials} dials for 50 calls");
+    // Once the endpoint is back, the next call dials again and succeeds.
+    proxy.forward();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(c.kv().get("k").await.unwrap().count(), 1);
+}

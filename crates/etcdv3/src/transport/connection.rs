@@ -136,13 +136,29 @@ impl Dialer {
                     format!("HTTP/2 handshake: {}", super::describe(&e)),
                 )
             })?;
-        let pings = connection.ping_pong();
+        let mut pings = connection.ping_pong();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let driver = tokio::spawn(async move {
             // Ends when the connection closes; the next request notices and dials again.
             let _ = connection.await;
         })
         .abort_handle();
+        // The handshake only sent our preface. A ping answered proves the server speaks HTTP/2
+        // and accepted the connection (a TLS server that rejects the client certificate, or a
+        // proxy that resets, fails here), so a failure is still "never sent". The caller's
+        // connect timeout bounds the wait.
+        if let Some(p) = pings.as_mut()
+            && let Err(e) = p.ping(h2::Ping::opaque()).await
+        {
+            driver.abort();
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "the server closed the connection during the HTTP/2 handshake: {}",
+                    super::describe(&e)
+                ),
+            ));
+        }
         if let (Some((interval, timeout)), Some(pings)) = (self.keep_alive, pings) {
             tokio::spawn(keep_alive(
                 in_flight.clone(),
@@ -208,15 +224,28 @@ struct Dialed {
 pub(crate) struct Connection {
     dialer: Dialer,
     current: Mutex<Option<Dialed>>,
-    dialing: tokio::sync::Mutex<()>,
+    /// Held while dialling, so that concurrent callers share one dial. Holds the last failed
+    /// dial: callers that waited for it get its error instead of dialling again at once.
+    dialing: tokio::sync::Mutex<Option<FailedDial>>,
 }
+
+/// A dial that failed, and when.
+#[derive(Debug)]
+struct FailedDial {
+    at: tokio::time::Instant,
+    message: String,
+}
+
+/// How long a failed dial's error is handed to callers instead of dialling again, which bounds
+/// the dial rate to a dead endpoint however many calls are waiting for it.
+const REDIAL_AFTER: Duration = Duration::from_millis(100);
 
 impl Connection {
     pub(crate) fn new(dialer: Dialer) -> Self {
         Connection {
             dialer,
             current: Mutex::new(None),
-            dialing: tokio::sync::Mutex::new(()),
+            dialing: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -234,11 +263,28 @@ impl Connection {
         let (sender, in_flight) = match self.live() {
             Some(s) => s,
             None => {
-                let _one_dial_at_a_time = self.dialing.lock().await;
+                let mut last_failure = self.dialing.lock().await;
                 match self.live() {
                     Some(s) => s,
                     None => {
-                        let dialed = self.dialer.dial().await?;
+                        if let Some(f) = last_failure.as_ref()
+                            && f.at.elapsed() < REDIAL_AFTER
+                        {
+                            return Err(Error::new(ErrorKind::Connect, f.message.clone()));
+                        }
+                        let dialed = match self.dialer.dial().await {
+                            Ok(d) => {
+                                *last_failure = None;
+                                d
+                            }
+                            Err(e) => {
+                                *last_failure = Some(FailedDial {
+                                    at: tokio::time::Instant::now(),
+                                    message: e.message().to_owned(),
+                                });
+                                return Err(e);
+                            }
+                        };
                         let live = (dialed.sender.clone(), dialed.in_flight.clone());
                         let old = self
                             .current

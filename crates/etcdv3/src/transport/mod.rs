@@ -208,7 +208,8 @@ impl Transport {
         let mut failures = Vec::new();
         for (state, result) in states.iter().zip(results) {
             if let Err(e) = result {
-                failures.push(format!("{}: {}", state.name, e.message()));
+                let hint = state.hint.map(|h| format!(" ({h})")).unwrap_or_default();
+                failures.push(format!("{}: {}{hint}", state.name, e.message()));
                 state
                     .down_until
                     .store(ENDPOINT_DOWN_FOR.as_millis() as u64, Ordering::Relaxed);
