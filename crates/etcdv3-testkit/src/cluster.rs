@@ -55,7 +55,14 @@ pub struct EtcdCluster {
     dir: TempDir,
 }
 
-/// etcd names a unix listener's socket file after the URL's host and port.
+/// The `--listen-client-urls` entry for a member's unix socket. etcd names the socket file
+/// after the URL's `host:port` (3.4 accepts no path there), relative to its working directory,
+/// which is the cluster's temp dir.
+fn unix_listen_url(member: &str) -> String {
+    format!("unix://{member}.sock:0")
+}
+
+/// The client endpoint for that socket.
 fn unix_url(dir: &Path, member: &str) -> String {
     format!("unix://{}/{member}.sock:0", dir.display())
 }
@@ -199,7 +206,13 @@ impl EtcdClusterBuilder {
                 "a cluster needs at least one member",
             ));
         }
+        // Absolute, since members run in the cluster's temp dir.
         let bin = resolve_bin(self.bin.clone())?;
+        let bin = if bin.components().count() > 1 && bin.is_relative() {
+            std::path::absolute(&bin).unwrap_or(bin)
+        } else {
+            bin
+        };
         let version = etcd_version(&bin).await?;
         let dir = make_temp_dir()?;
         let tls = match self.tls {
@@ -316,7 +329,7 @@ impl EtcdClusterBuilder {
                     format!(
                         "--listen-client-urls={client_url}{}",
                         if self.unix_socket && self.tls == TlsMode::None {
-                            format!(",{}", unix_url(cluster.dir.path(), &name))
+                            format!(",{}", unix_listen_url(&name))
                         } else {
                             String::new()
                         }
@@ -440,10 +453,11 @@ impl EtcdCluster {
     pub fn unix_endpoint(&self, i: usize) -> Option<String> {
         let name = &self.members.get(i)?.name;
         let url = unix_url(self.dir.path(), name);
+        let listen = unix_listen_url(name);
         self.members[i]
             .args
             .iter()
-            .any(|a| a.contains(&url))
+            .any(|a| a.starts_with("--listen-client-urls=") && a.contains(&listen))
             .then_some(url)
     }
 
@@ -700,6 +714,7 @@ impl EtcdCluster {
         let mut command = Command::new(&self.bin);
         command
             .args(&m.args)
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
