@@ -172,7 +172,8 @@ impl EtcdClusterBuilder {
     }
 
     /// Also serves clients on a unix domain socket per member, next to its data dir; see
-    /// [`EtcdCluster::unix_endpoint`]. Default: off. Plain (no TLS) members only.
+    /// [`EtcdCluster::unix_endpoint`]. Default: off. Plain (no TLS) members only, and etcd 3.5
+    /// or newer: `start()` reports an invalid configuration for 3.4.
     pub fn unix_socket(mut self, on: bool) -> Self {
         self.unix_socket = on;
         self
@@ -214,6 +215,12 @@ impl EtcdClusterBuilder {
             bin
         };
         let version = etcd_version(&bin).await?;
+        if self.unix_socket && (version.starts_with("3.4.") || version.starts_with("3.3.")) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("etcd {version} cannot serve clients on a unix socket (3.5 or newer can)"),
+            ));
+        }
         let dir = make_temp_dir()?;
         let tls = match self.tls {
             TlsMode::None => None,
