@@ -327,6 +327,16 @@ impl Error {
         )
     }
 
+    pub(crate) fn response_too_large(size: &str, limit: &str) -> Self {
+        Self::new(
+            ErrorKind::ResponseTooLarge,
+            format!(
+                "response of {size} is over the client's receive limit of {limit} (raise it \
+                 with ClientBuilder::max_recv_message_size, or ask for less: limit, keys_only)"
+            ),
+        )
+    }
+
     pub(crate) fn closed() -> Self {
         Self::new(ErrorKind::Closed, "the client was closed")
     }

@@ -16,28 +16,36 @@ use crate::error::{Error, ErrorKind, Result};
 
 const HEADER_LEN: usize = 5;
 
-/// Sends `msg` to `path` and decodes the answer. `metadata` is added as request headers.
-/// Errors: an etcd or gRPC status decoded by [`super::from_status`], transport failures as
-/// [`ErrorKind::Unavailable`] (the request may have reached the server), an oversized answer
-/// as [`ErrorKind::ResponseTooLarge`].
-pub(crate) async fn unary<Req, Resp>(
-    service: Http2Service,
-    path: &'static str,
-    msg: &Req,
-    metadata: MetadataMap,
-    max_recv: usize,
-) -> Result<Resp>
-where
-    Req: prost::Message,
-    Resp: prost::Message + Default,
-{
+/// Encodes a request as a gRPC message: a 5-byte prefix (uncompressed, length) and the
+/// protobuf bytes. Done once per call; every attempt sends the same bytes. Fails with
+/// [`ErrorKind::RequestTooLarge`] when the message is over `max_send`.
+pub(crate) fn encode(msg: &impl prost::Message, max_send: usize) -> Result<Bytes> {
     let len = msg.encoded_len();
+    if len > max_send {
+        return Err(Error::request_too_large(len, max_send));
+    }
     let mut buf = BytesMut::with_capacity(HEADER_LEN + len);
     buf.put_u8(0);
     buf.put_u32(u32::try_from(len).map_err(|_| Error::request_too_large(len, u32::MAX as usize))?);
     msg.encode(&mut buf)
         .map_err(|e| Error::protocol(format!("encoding the request failed: {e}")))?;
+    Ok(buf.freeze())
+}
 
+/// Sends the encoded request `body` to `path` and decodes the answer. `metadata` is added as request headers.
+/// Errors: an etcd or gRPC status decoded by [`super::from_status`], transport failures as
+/// [`ErrorKind::Unavailable`] (the request may have reached the server), an oversized answer
+/// as [`ErrorKind::ResponseTooLarge`].
+pub(crate) async fn unary<Resp>(
+    service: Http2Service,
+    path: &'static str,
+    body: Bytes,
+    metadata: MetadataMap,
+    max_recv: usize,
+) -> Result<Resp>
+where
+    Resp: prost::Message + Default,
+{
     let mut request = http::Request::new(());
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = http::Uri::from(PathAndQuery::from_static(path));
@@ -56,7 +64,7 @@ where
         )
     })?;
     // Headers and the whole message, ending the stream: one write for the connection task.
-    let sent = send.send_data(buf.freeze(), true);
+    let sent = send.send_data(body, true);
     // If the stream broke, the response says why better than the send error does.
     let response = response.await.map_err(lost)?;
     sent.map_err(lost)?;
@@ -127,13 +135,9 @@ fn check_size(received: &[u8], max_recv: usize) -> Result<()> {
     }
     let len = u32::from_be_bytes([received[1], received[2], received[3], received[4]]) as usize;
     if len > max_recv {
-        return Err(Error::new(
-            ErrorKind::ResponseTooLarge,
-            format!(
-                "response of {len} bytes is over the client's receive limit of {max_recv} bytes \
-                 (raise it with ClientBuilder::max_recv_message_size, or ask for less: limit, \
-                 keys_only)"
-            ),
+        return Err(Error::response_too_large(
+            &format!("{len} bytes"),
+            &format!("{max_recv} bytes"),
         ));
     }
     Ok(())

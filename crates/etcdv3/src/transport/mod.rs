@@ -84,7 +84,6 @@ macro_rules! service_clients {
 service_clients!(watch => WatchClient);
 
 struct EndpointState {
-    endpoint: Endpoint,
     /// The endpoint as given, shared with every error that names it.
     name: Arc<str>,
     connection: Connection,
@@ -198,7 +197,6 @@ impl Transport {
             states.push(Arc::new(EndpointState {
                 name: Arc::from(ep.original.as_str()),
                 hint: hint_for(&ep, tls.as_ref()),
-                endpoint: ep,
                 connection: Connection::new(dialer),
                 down_until: AtomicU64::new(0),
             }));
@@ -243,10 +241,7 @@ impl Transport {
     }
 
     pub(crate) fn endpoint_names(&self) -> Vec<String> {
-        self.snapshot()
-            .iter()
-            .map(|s| s.endpoint.original.clone())
-            .collect()
+        self.snapshot().iter().map(|s| s.name.to_string()).collect()
     }
 
     pub(crate) fn endpoint_count(&self) -> usize {
@@ -327,15 +322,6 @@ impl Transport {
         }
     }
 
-    /// Checks the encoded size of a request against the send limit.
-    pub(crate) fn check_size(&self, msg: &impl prost::Message) -> Result<()> {
-        let size = msg.encoded_len();
-        if size > self.max_send {
-            return Err(Error::request_too_large(size, self.max_send));
-        }
-        Ok(())
-    }
-
     /// Sends one unary request to `path` with deadline, endpoint failover and the retry
     /// policy of `rpc`.
     pub(crate) async fn unary<Req, Resp>(
@@ -352,7 +338,7 @@ impl Transport {
         if self.is_closed() {
             return Err(Error::closed());
         }
-        self.check_size(&msg)?;
+        let body = grpc::encode(&msg, self.max_send)?;
         let (deadline, total) = self.deadline(opts);
         let class = rpc.class();
         let mut attempt: u32 = 0;
@@ -361,7 +347,7 @@ impl Transport {
             let md = self.metadata(opts, deadline);
             let attempt_result = tokio::time::timeout_at(deadline, async {
                 let conn = picked.conn().await?;
-                grpc::unary(conn.service, path, &msg, md, conn.max_recv)
+                grpc::unary(conn.service, path, body.clone(), md, conn.max_recv)
                     .await
                     .map_err(|e| picked.finish(e))
             })
@@ -516,19 +502,8 @@ pub(crate) fn describe(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
-fn has_source<T: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if e.is::<T>() {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
-}
-
-/// Turns a gRPC status into an [`Error`]: etcd's own errors by their message, connection
-/// failures by the error chain.
+/// Turns a gRPC status into an [`Error`]: etcd's own errors by their message, a broken
+/// connection by the error chain.
 pub(crate) fn from_status(status: &tonic::Status) -> Error {
     let grpc = GrpcCode::from(status.code());
     if let Some(code) = Code::from_message(status.message()) {
@@ -539,29 +514,11 @@ pub(crate) fn from_status(status: &tonic::Status) -> Error {
         .strip_prefix("Error, decoded message length too large: found ")
     {
         let (found, limit) = rest.split_once(", the limit is: ").unwrap_or((rest, "?"));
-        return Error::new(
-            ErrorKind::ResponseTooLarge,
-            format!(
-                "response of {found} is over the client's receive limit of {limit} (raise it \
-                 with ClientBuilder::max_recv_message_size, or ask for less: limit, keys_only)"
-            ),
-        )
-        .with_grpc(grpc);
+        return Error::response_too_large(found, limit).with_grpc(grpc);
     }
-    if std::error::Error::source(status).is_some_and(has_source::<tonic::TimeoutExpired>) {
-        return Error::new(
-            ErrorKind::Timeout,
-            "the call's deadline passed before etcd answered",
-        )
-        .with_grpc(grpc);
-    }
-    let transport_source = std::error::Error::source(status)
-        .map(|s| (has_source::<tonic::ConnectError>(s), describe(s)));
-    match transport_source {
-        Some((true, text)) => {
-            Error::new(ErrorKind::Connect, format!("could not connect: {text}")).with_grpc(grpc)
-        }
-        Some((false, text))
+    // A stream that broke carries the transport error (h2, I/O) as its source.
+    match std::error::Error::source(status).map(describe) {
+        Some(text)
             if matches!(
                 grpc,
                 GrpcCode::Unavailable | GrpcCode::Unknown | GrpcCode::Internal | GrpcCode::Canceled
