@@ -1,39 +1,33 @@
-//! [`EtcdCluster`]: real etcd member processes on loopback.
+//! [`EtcdCluster`]: a set of [`Member`]s on loopback, started together, probed for
+//! readiness and leadership, and cleaned up on drop.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use nix::sys::signal::{Signal, kill as send_signal};
-use nix::unistd::Pid;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep, timeout};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
+use crate::binary::EtcdBinary;
 use crate::error::{Error, ErrorKind};
+use crate::member::{InitialState, Member, MemberConfig, MemberPorts, MemberTls};
+use crate::metrics::{self, Selector};
 use crate::rpc;
 use crate::tls::{TlsFiles, TlsMode};
 
-/// Environment variable naming the etcd binary to use instead of the vendored one.
-pub const ETCD_BIN_ENV: &str = "ETCDV3_ETCD_BIN";
 /// Environment variable naming the parent directory for cluster temp dirs.
 pub const TMPDIR_ENV: &str = "ETCDV3_TEST_TMPDIR";
 
-const LOG_TAIL_LINES: usize = 60;
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-const STOP_GRACE: Duration = Duration::from_secs(5);
+const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 const START_ATTEMPTS: usize = 3;
 
-/// A set of real etcd member processes on 127.0.0.1, each with its own client and peer
-/// port, data dir and log file under a fresh temp dir.
+/// A set of real etcd member processes on 127.0.0.1, each with its own client, peer and
+/// metrics port, data dir and log file under a fresh temp dir.
 ///
 /// Dropping the cluster SIGKILLs and reaps every member process and removes the temp dir,
 /// also when a test panics. When the drop happens during a panic, the last lines of each
@@ -44,50 +38,20 @@ const START_ATTEMPTS: usize = 3;
 /// methods) when it is out of range.
 pub struct EtcdCluster {
     members: Vec<Member>,
-    bin: PathBuf,
-    version: String,
+    binary: EtcdBinary,
     tls: Option<TlsFiles>,
     client_tls: Option<ClientTlsConfig>,
     /// Root password, set once auth is enabled.
     auth: Option<String>,
-    tokens: Mutex<Vec<Option<String>>>,
     ready_timeout: Duration,
+    /// Declared last: removed after the members (dropped first) are dead.
     dir: TempDir,
-}
-
-/// The `--listen-client-urls` entry for a member's unix socket. etcd names the socket file
-/// after the URL's `host:port` (3.4 accepts no path there), relative to its working directory,
-/// which is the cluster's temp dir.
-fn unix_listen_url(member: &str) -> String {
-    format!("unix://{member}.sock:0")
-}
-
-/// The client endpoint for that socket.
-fn unix_url(dir: &Path, member: &str) -> String {
-    format!("unix://{}/{member}.sock:0", dir.display())
-}
-
-struct Member {
-    name: String,
-    client_url: String,
-    client_port: u16,
-    data_dir: PathBuf,
-    log_path: PathBuf,
-    args: Vec<String>,
-    id: Option<u64>,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    child: Option<Child>,
-    paused: bool,
 }
 
 impl fmt::Debug for EtcdCluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdCluster")
-            .field("version", &self.version)
+            .field("version", &self.binary.version())
             .field("endpoints", &self.endpoints())
             .field("dir", &self.dir.path())
             .field("tls", &self.tls.is_some())
@@ -207,18 +171,14 @@ impl EtcdClusterBuilder {
                 "a cluster needs at least one member",
             ));
         }
-        // Absolute, since members run in the cluster's temp dir.
-        let bin = resolve_bin(self.bin.clone())?;
-        let bin = if bin.components().count() > 1 && bin.is_relative() {
-            std::path::absolute(&bin).unwrap_or(bin)
-        } else {
-            bin
-        };
-        let version = etcd_version(&bin).await?;
-        if self.unix_socket && (version.starts_with("3.4.") || version.starts_with("3.3.")) {
+        let binary = EtcdBinary::locate(self.bin.clone()).await?;
+        if self.unix_socket && binary.is_pre_3_5() {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
-                format!("etcd {version} cannot serve clients on a unix socket (3.5 or newer can)"),
+                format!(
+                    "etcd {} cannot serve clients on a unix socket (3.5 or newer can)",
+                    binary.version()
+                ),
             ));
         }
         let dir = make_temp_dir()?;
@@ -243,36 +203,24 @@ impl EtcdClusterBuilder {
 
         let mut cluster = EtcdCluster {
             members: Vec::new(),
-            bin,
-            version,
+            binary,
             tls,
             client_tls,
             auth: None,
-            tokens: Mutex::new(vec![None; self.members]),
             ready_timeout: self.ready_timeout,
             dir,
         };
 
         let mut attempt = 1;
         loop {
-            cluster.members = self.plan(&cluster)?;
-            let all: Vec<usize> = (0..cluster.members.len()).collect();
-            let spawned = all.iter().try_for_each(|&i| cluster.spawn(i, true));
-            let result = match spawned {
-                Ok(()) => {
-                    cluster
-                        .wait_ready(&all, Instant::now() + self.ready_timeout, false)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match result {
+            let configs = self.plan(&cluster)?;
+            match cluster.spawn_all(configs).await {
                 Ok(()) => break,
                 Err(e) if e.kind() == ErrorKind::PortInUse && attempt < START_ATTEMPTS => {
-                    cluster.kill_all().await;
-                    for m in &cluster.members {
-                        // Best effort: the next attempt uses fresh member dirs anyway.
-                        let _ = fs::remove_dir_all(&m.data_dir);
+                    for m in cluster.members.drain(..) {
+                        // Members that already exited have nothing to kill.
+                        let _ = m.kill().await;
+                        m.remove_data_dir();
                     }
                     attempt += 1;
                 }
@@ -305,84 +253,39 @@ impl EtcdClusterBuilder {
         (hb, el)
     }
 
-    /// Picks ports and builds each member's command line.
-    fn plan(&self, cluster: &EtcdCluster) -> Result<Vec<Member>, Error> {
-        let n = self.members;
-        let ports = free_ports(2 * n)?;
-        let scheme = if cluster.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let peer_url = |i: usize| format!("{scheme}://127.0.0.1:{}", ports[2 * i + 1]);
-        let initial_cluster = (0..n)
-            .map(|i| format!("m{i}={}", peer_url(i)))
-            .collect::<Vec<_>>()
-            .join(",");
-        let token = format!("etcdv3-testkit-{:016x}", rand::random::<u64>());
-        let (hb, el) = self.timings();
-        let is_34 = cluster.version.starts_with("3.4.") || cluster.version.starts_with("3.3.");
-
-        let members = (0..n)
-            .map(|i| {
-                let name = format!("m{i}");
-                let client_port = ports[2 * i];
-                let client_url = format!("{scheme}://127.0.0.1:{client_port}");
-                let data_dir = cluster.dir.path().join(format!("{name}.etcd"));
-                let log_path = cluster.dir.path().join(format!("{name}.log"));
-                let mut args = vec![
-                    format!("--name={name}"),
-                    format!("--data-dir={}", data_dir.display()),
-                    format!(
-                        "--listen-client-urls={client_url}{}",
-                        if self.unix_socket && self.tls == TlsMode::None {
-                            format!(",{}", unix_listen_url(&name))
-                        } else {
-                            String::new()
-                        }
-                    ),
-                    format!("--advertise-client-urls={client_url}"),
-                    format!("--listen-peer-urls={}", peer_url(i)),
-                    format!("--initial-advertise-peer-urls={}", peer_url(i)),
-                    format!("--initial-cluster={initial_cluster}"),
-                    "--initial-cluster-state=new".to_owned(),
-                    format!("--initial-cluster-token={token}"),
-                    format!("--heartbeat-interval={hb}"),
-                    format!("--election-timeout={el}"),
-                    "--log-level=info".to_owned(),
-                ];
-                if is_34 {
-                    args.push("--logger=zap".to_owned());
-                }
-                if let Some(files) = &cluster.tls {
-                    args.push(format!("--cert-file={}", files.server_cert.display()));
-                    args.push(format!("--key-file={}", files.server_key.display()));
-                    if self.tls == TlsMode::MutualTls {
-                        args.push(format!("--trusted-ca-file={}", files.ca_cert.display()));
-                        args.push("--client-cert-auth".to_owned());
-                    }
-                    args.push(format!("--peer-cert-file={}", files.server_cert.display()));
-                    args.push(format!("--peer-key-file={}", files.server_key.display()));
-                    args.push(format!(
-                        "--peer-trusted-ca-file={}",
-                        files.ca_cert.display()
-                    ));
-                    args.push("--peer-client-cert-auth".to_owned());
-                }
-                args.extend(self.args.iter().cloned());
-                Member {
-                    name,
-                    client_url,
-                    client_port,
-                    data_dir,
-                    log_path,
-                    args,
-                    id: None,
-                    state: Mutex::new(State::default()),
-                }
+    /// Picks fresh ports and a fresh cluster token, and configures every member to found a
+    /// new cluster together.
+    fn plan(&self, cluster: &EtcdCluster) -> Result<Vec<MemberConfig>, Error> {
+        let cluster_token = format!("etcdv3-testkit-{:016x}", rand::random::<u64>());
+        let (heartbeat_ms, election_ms) = self.timings();
+        let mut configs: Vec<MemberConfig> = MemberPorts::pick(self.members)?
+            .into_iter()
+            .enumerate()
+            .map(|(index, ports)| MemberConfig {
+                index,
+                bin: cluster.binary.path().to_path_buf(),
+                dir: cluster.dir.path().to_path_buf(),
+                ports,
+                tls: MemberTls::new(cluster.tls.as_ref(), self.tls),
+                initial_cluster: String::new(),
+                initial_state: InitialState::New,
+                cluster_token: cluster_token.clone(),
+                heartbeat_ms,
+                election_ms,
+                unix_socket: self.unix_socket && self.tls == TlsMode::None,
+                zap_logger: cluster.binary.is_pre_3_5(),
+                extra_args: self.args.clone(),
             })
             .collect();
-        Ok(members)
+        let initial_cluster = configs
+            .iter()
+            .map(MemberConfig::initial_cluster_entry)
+            .collect::<Vec<_>>()
+            .join(",");
+        for config in &mut configs {
+            config.initial_cluster.clone_from(&initial_cluster);
+        }
+        Ok(configs)
     }
 }
 
@@ -399,12 +302,12 @@ impl EtcdCluster {
 
     /// The client URLs in member order: `http://127.0.0.1:PORT`, or `https://` with TLS.
     pub fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(|m| m.client_url.clone()).collect()
+        self.members.iter().map(Member::client_url).collect()
     }
 
     /// The client URL of member `i`. Panics if `i >= len()`.
     pub fn endpoint(&self, i: usize) -> String {
-        self.members[i].client_url.clone()
+        self.members[i].client_url()
     }
 
     /// Number of members (running or not).
@@ -419,12 +322,12 @@ impl EtcdCluster {
 
     /// The etcd server version, e.g. `"3.6.15"`, from `etcd --version`.
     pub fn etcd_version(&self) -> &str {
-        &self.version
+        self.binary.version()
     }
 
     /// The etcd binary the members run.
     pub fn etcd_bin(&self) -> &Path {
-        &self.bin
+        self.binary.path()
     }
 
     /// The certificate files, when the cluster was built with TLS.
@@ -435,37 +338,36 @@ impl EtcdCluster {
     /// The member's raft ID, learned from Maintenance.Status at start.
     /// `None` if `i` is out of range.
     pub fn member_id(&self, i: usize) -> Option<u64> {
-        self.members.get(i).and_then(|m| m.id)
+        self.members.get(i).and_then(Member::id)
     }
 
     /// The OS process ID of member `i`, while it runs (also while paused). `None` when it
     /// is stopped or killed, or if `i` is out of range.
     pub fn pid(&self, i: usize) -> Option<u32> {
-        let m = self.members.get(i)?;
-        lock(&m.state).child.as_ref().and_then(Child::id)
+        self.members.get(i)?.pid()
     }
 
     /// The member's log file (its stdout and stderr). Panics if `i >= len()`.
     pub fn log_path(&self, i: usize) -> PathBuf {
-        self.members[i].log_path.clone()
+        self.members[i].log_path()
     }
 
     /// The member's data dir. Panics if `i >= len()`.
     pub fn data_dir(&self, i: usize) -> PathBuf {
-        self.members[i].data_dir.clone()
+        self.members[i].data_dir()
     }
 
     /// Member `i`'s unix socket endpoint (`unix:///path`), when built with
     /// [`EtcdClusterBuilder::unix_socket`].
     pub fn unix_endpoint(&self, i: usize) -> Option<String> {
-        let name = &self.members.get(i)?.name;
-        let url = unix_url(self.dir.path(), name);
-        let listen = unix_listen_url(name);
-        self.members[i]
-            .args
-            .iter()
-            .any(|a| a.starts_with("--listen-client-urls=") && a.contains(&listen))
-            .then_some(url)
+        self.members.get(i)?.unix_url()
+    }
+
+    /// Member `i`'s metrics URL, `http://127.0.0.1:PORT` (plain HTTP also in TLS clusters),
+    /// which serves `/metrics` and `/health`; see [`metrics`](Self::metrics). Panics if
+    /// `i >= len()`.
+    pub fn metrics_url(&self, i: usize) -> String {
+        self.members[i].metrics_url()
     }
 
     /// The cluster's temp dir, which holds data dirs, logs and TLS files.
@@ -475,60 +377,24 @@ impl EtcdCluster {
 
     /// True when member `i` has a process (running or paused).
     pub fn is_running(&self, i: usize) -> bool {
-        self.members
-            .get(i)
-            .is_some_and(|m| lock(&m.state).child.is_some())
+        self.members.get(i).is_some_and(Member::is_running)
     }
 
     /// The last `lines` lines of member `i`'s log. Panics if `i >= len()`.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        read_tail(&self.members[i].log_path, lines)
+        self.members[i].log_tail(lines)
     }
 
     /// SIGKILLs member `i` and reaps it. Fails with [`ErrorKind::NotRunning`] if it has no
     /// process.
     pub async fn kill(&self, i: usize) -> Result<(), Error> {
-        let mut child = self.take_child(i)?;
-        child.start_kill().map_err(|e| {
-            Error::new(ErrorKind::Signal, "SIGKILL failed")
-                .member(i)
-                .source(e)
-        })?;
-        child.wait().await.map_err(|e| {
-            Error::new(ErrorKind::Signal, "reaping failed")
-                .member(i)
-                .source(e)
-        })?;
-        Ok(())
+        self.member(i)?.kill().await
     }
 
     /// Stops member `i` gracefully: SIGTERM (and SIGCONT if paused), wait up to 5 s for it
     /// to exit, then SIGKILL. Fails with [`ErrorKind::NotRunning`] if it has no process.
     pub async fn stop(&self, i: usize) -> Result<(), Error> {
-        let was_paused = {
-            let m = self.member(i)?;
-            lock(&m.state).paused
-        };
-        let mut child = self.take_child(i)?;
-        if let Some(pid) = child.id() {
-            signal(i, pid, Signal::SIGTERM)?;
-            if was_paused {
-                signal(i, pid, Signal::SIGCONT)?;
-            }
-        }
-        if timeout(STOP_GRACE, child.wait()).await.is_err() {
-            child.start_kill().map_err(|e| {
-                Error::new(ErrorKind::Signal, "SIGKILL failed")
-                    .member(i)
-                    .source(e)
-            })?;
-            child.wait().await.map_err(|e| {
-                Error::new(ErrorKind::Signal, "reaping failed")
-                    .member(i)
-                    .source(e)
-            })?;
-        }
-        Ok(())
+        self.member(i)?.stop().await
     }
 
     /// Starts a stopped or killed member again with the same data dir, ports and flags, and
@@ -536,17 +402,7 @@ impl EtcdCluster {
     /// and it answers a serializable Range. Fails with [`ErrorKind::AlreadyRunning`] if it
     /// still has a process (a member that exited on its own counts as stopped).
     pub async fn restart(&self, i: usize) -> Result<(), Error> {
-        {
-            let m = self.member(i)?;
-            // A member that crashed on its own is reaped here and may be restarted.
-            let _ = self.check_exited(i);
-            if lock(&m.state).child.is_some() {
-                return Err(
-                    Error::new(ErrorKind::AlreadyRunning, "restart: member is running").member(i),
-                );
-            }
-        }
-        self.spawn(i, false)?;
+        self.member(i)?.respawn()?;
         self.wait_ready(&[i], Instant::now() + self.ready_timeout, true)
             .await
     }
@@ -555,27 +411,57 @@ impl EtcdCluster {
     /// once every thread of the process is stopped (on Linux, per `/proc`), so a request
     /// sent afterwards cannot be served in the moment before the stop takes effect.
     pub fn pause(&self, i: usize) -> Result<(), Error> {
-        self.signal_running(i, Signal::SIGSTOP, true)?;
-        let Some(pid) = self.pid(i) else {
-            return Ok(());
-        };
-        let give_up = std::time::Instant::now() + Duration::from_secs(2);
-        while !all_threads_stopped(pid) {
-            if std::time::Instant::now() >= give_up {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("pid {pid} not stopped 2 s after SIGSTOP"),
-                )
-                .member(i));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(())
+        self.member(i)?.pause()
     }
 
     /// Continues a paused member with SIGCONT.
     pub fn resume(&self, i: usize) -> Result<(), Error> {
-        self.signal_running(i, Signal::SIGCONT, false)
+        self.member(i)?.resume()
+    }
+
+    /// Member `i`'s Prometheus metrics: the text exposition format (`# HELP` and `# TYPE`
+    /// comments, then one `name{labels} value` line per sample) that etcd serves on
+    /// `GET /metrics`, exactly as served.
+    ///
+    /// Fetched with plain HTTP from the member's [`metrics_url`](Self::metrics_url), so it
+    /// works the same in every [`TlsMode`]. The counters are the member's own: requests
+    /// served by other members do not show up. Fails with [`ErrorKind::NotRunning`] if the
+    /// member has no process, [`ErrorKind::Timeout`] if it does not answer within 5 s (a
+    /// paused member), and [`ErrorKind::Rpc`] for a failed or non-200 answer.
+    pub async fn metrics(&self, i: usize) -> Result<String, Error> {
+        let m = self.member(i)?;
+        if !m.is_running() {
+            return Err(
+                Error::new(ErrorKind::NotRunning, "metrics: member is not running").member(i),
+            );
+        }
+        metrics::fetch(m.metrics_port(), METRICS_TIMEOUT)
+            .await
+            .map_err(|e| e.member(i))
+    }
+
+    /// The sum of member `i`'s samples that match `selector`, from [`metrics`](Self::metrics);
+    /// `None` when no sample matches.
+    ///
+    /// The selector is a metric name, optionally with labels in the exposition syntax:
+    /// `etcd_debugging_mvcc_watcher_total`, or
+    /// `grpc_server_handled_total{grpc_method="Range"}`. A sample matches when its name is
+    /// exactly the selector's and its labels include every label of the selector (in any
+    /// order; other labels may differ), so the last example adds up Range calls of every
+    /// `grpc_code`. For a histogram, select `name_count` or `name_sum`. Fails with
+    /// [`ErrorKind::InvalidConfig`] for a selector that does not parse, and as
+    /// [`metrics`](Self::metrics) does.
+    pub async fn metric(&self, i: usize, selector: &str) -> Result<Option<f64>, Error> {
+        let parsed = Selector::parse(selector).map_err(|reason| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("metric selector {selector:?}: {reason}"),
+            )
+        })?;
+        let text = self.metrics(i).await?;
+        parsed.sum(&text).map_err(|reason| {
+            Error::new(ErrorKind::Rpc, format!("reading /metrics: {reason}")).member(i)
+        })
     }
 
     /// Waits until every running member answers a linearizable Range. Paused, stopped and
@@ -583,7 +469,7 @@ impl EtcdCluster {
     /// `timeout`, at once if a running member exits, and with [`ErrorKind::NotRunning`] if
     /// no member runs.
     pub async fn wait_healthy(&self, timeout: Duration) -> Result<(), Error> {
-        let running = self.running_members();
+        let running = self.serving_members();
         if running.is_empty() {
             return Err(Error::new(
                 ErrorKind::NotRunning,
@@ -598,7 +484,7 @@ impl EtcdCluster {
     /// Maintenance.Status says it leads, preferring the highest raft term. Fails with
     /// [`ErrorKind::NoLeader`] when no member claims leadership (e.g. during an election).
     pub async fn leader(&self) -> Result<usize, Error> {
-        let running = self.running_members();
+        let running = self.serving_members();
         if running.is_empty() {
             return Err(Error::new(
                 ErrorKind::NotRunning,
@@ -606,9 +492,9 @@ impl EtcdCluster {
             ));
         }
         let statuses = join_all(running.iter().map(|&i| async move {
-            let m = &self.members[i];
+            let url = self.members[i].client_url();
             let result = async {
-                let channel = rpc::connect(&m.client_url, self.client_tls.as_ref(), PROBE_TIMEOUT)
+                let channel = rpc::connect(&url, self.client_tls.as_ref(), PROBE_TIMEOUT)
                     .await
                     .map_err(|e| format!("connect: {e}"))?;
                 rpc::status(channel)
@@ -659,121 +545,28 @@ impl EtcdCluster {
         })
     }
 
-    fn running_members(&self) -> Vec<usize> {
+    /// Members with a process that is not paused.
+    fn serving_members(&self) -> Vec<usize> {
         self.members
             .iter()
-            .enumerate()
-            .filter(|(_, m)| {
-                let state = lock(&m.state);
-                state.child.is_some() && !state.paused
-            })
-            .map(|(i, _)| i)
+            .filter(|m| m.is_serving())
+            .map(Member::index)
             .collect()
     }
 
-    fn take_child(&self, i: usize) -> Result<Child, Error> {
-        let m = self.member(i)?;
-        let mut state = lock(&m.state);
-        state.paused = false;
-        state
-            .child
-            .take()
-            .ok_or_else(|| Error::new(ErrorKind::NotRunning, "member is not running").member(i))
-    }
-
-    fn signal_running(&self, i: usize, sig: Signal, paused: bool) -> Result<(), Error> {
-        let m = self.member(i)?;
-        let mut state = lock(&m.state);
-        let pid = state.child.as_ref().and_then(Child::id).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotRunning,
-                format!("{sig}: member is not running"),
-            )
-            .member(i)
-        })?;
-        signal(i, pid, sig)?;
-        state.paused = paused;
-        Ok(())
-    }
-
-    /// Starts member `i`'s process; `fresh` truncates its log, otherwise it is appended to.
-    fn spawn(&self, i: usize, fresh: bool) -> Result<(), Error> {
-        let m = &self.members[i];
-        let log = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(!fresh)
-            .truncate(fresh)
-            .open(&m.log_path)
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("opening {} failed", m.log_path.display()),
-                )
-                .member(i)
-                .source(e)
-            })?;
-        let log2 = log.try_clone().map_err(|e| {
-            Error::new(ErrorKind::Io, "duplicating the log file handle failed")
-                .member(i)
-                .source(e)
-        })?;
-        let mut command = Command::new(&self.bin);
-        command
-            .args(&m.args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .kill_on_drop(true);
-        // etcd reads ETCD_* variables as flags; a stray one (say from a CI wrapper script)
-        // would change or break our members.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ETCD_") {
-                command.env_remove(key);
-            }
+    /// Spawns a member for each config, then waits until every member answers a
+    /// linearizable Range.
+    async fn spawn_all(&mut self, configs: Vec<MemberConfig>) -> Result<(), Error> {
+        for config in configs {
+            self.members.push(Member::spawn(config)?);
         }
-        let child = command.spawn().map_err(|e| {
-            Error::new(
-                ErrorKind::Binary,
-                format!("spawning {} failed", self.bin.display()),
-            )
-            .member(i)
-            .source(e)
-        })?;
-        let mut state = lock(&m.state);
-        state.child = Some(child);
-        state.paused = false;
-        Ok(())
+        let all: Vec<usize> = (0..self.members.len()).collect();
+        self.wait_ready(&all, Instant::now() + self.ready_timeout, false)
+            .await
     }
 
-    /// If member `i` has exited on its own, reaps it and returns its exit status.
-    fn check_exited(&self, i: usize) -> Option<ExitStatus> {
-        let mut state = lock(&self.members[i].state);
-        let status = state.child.as_mut()?.try_wait().ok().flatten()?;
-        state.child = None;
-        state.paused = false;
-        Some(status)
-    }
-
-    fn exited_error(&self, i: usize, status: ExitStatus) -> Error {
-        let m = &self.members[i];
-        let tail = read_tail(&m.log_path, LOG_TAIL_LINES);
-        let (kind, what) = if tail.contains("address already in use") {
-            (ErrorKind::PortInUse, "a port was taken by another process")
-        } else {
-            (ErrorKind::MemberExited, "the process exited")
-        };
-        Error::new(kind, format!("{what} ({status})"))
-            .member(i)
-            .log_tail(
-                format!("{} ({})", file_name(&m.log_path), m.log_path.display()),
-                tail,
-            )
-    }
-
-    /// Waits until each member in `which` accepts TCP connections on its client port and
-    /// answers a Range, failing at once if one exits.
+    /// Waits until each member in `which` accepts TCP connections on its client and metrics
+    /// ports and answers a Range, failing at once if one exits.
     async fn wait_ready(
         &self,
         which: &[usize],
@@ -785,8 +578,9 @@ impl EtcdCluster {
         let mut last_reason = vec![String::from("not probed yet"); self.members.len()];
         loop {
             for &i in which {
-                if let Some(status) = self.check_exited(i) {
-                    return Err(self.exited_error(i, status));
+                let m = &self.members[i];
+                if let Some(status) = m.check_exited() {
+                    return Err(m.exited_error(status));
                 }
             }
             let pending: Vec<usize> = which.iter().copied().filter(|&i| !ready[i]).collect();
@@ -796,22 +590,26 @@ impl EtcdCluster {
             let results = join_all(pending.iter().map(|&i| {
                 let was_listening = listening[i];
                 async move {
-                    let port = self.members[i].client_port;
+                    let m = &self.members[i];
                     if !was_listening {
-                        let connected = timeout(
-                            Duration::from_millis(200),
-                            TcpStream::connect(("127.0.0.1", port)),
-                        )
-                        .await;
-                        if !matches!(connected, Ok(Ok(_))) {
-                            return (
-                                i,
-                                false,
-                                Err(format!("client port {port} not accepting yet")),
-                            );
+                        for (what, port) in
+                            [("client", m.client_port()), ("metrics", m.metrics_port())]
+                        {
+                            let connected = timeout(
+                                Duration::from_millis(200),
+                                TcpStream::connect(("127.0.0.1", port)),
+                            )
+                            .await;
+                            if !matches!(connected, Ok(Ok(_))) {
+                                return (
+                                    i,
+                                    false,
+                                    Err(format!("{what} port {port} not accepting yet")),
+                                );
+                            }
                         }
                     }
-                    (i, true, self.probe(i, serializable, probe_timeout).await)
+                    (i, true, self.probe(m, serializable, probe_timeout).await)
                 }
             }))
             .await;
@@ -847,11 +645,7 @@ impl EtcdCluster {
                     err = err.member(only);
                 }
                 for &i in &waiting {
-                    let m = &self.members[i];
-                    err = err.log_tail(
-                        format!("{} ({})", file_name(&m.log_path), m.log_path.display()),
-                        read_tail(&m.log_path, LOG_TAIL_LINES),
-                    );
+                    err = self.members[i].with_log_tail(err);
                 }
                 return Err(err);
             }
@@ -859,15 +653,14 @@ impl EtcdCluster {
         }
     }
 
-    /// One Range on member `i`; `Err` carries why it is not ready.
-    async fn probe(&self, i: usize, serializable: bool, limit: Duration) -> Result<(), String> {
-        let m = &self.members[i];
+    /// One Range on member `m`; `Err` carries why it is not ready.
+    async fn probe(&self, m: &Member, serializable: bool, limit: Duration) -> Result<(), String> {
         let attempt = async {
-            let channel = rpc::connect(&m.client_url, self.client_tls.as_ref(), limit)
+            let channel = rpc::connect(&m.client_url(), self.client_tls.as_ref(), limit)
                 .await
                 .map_err(|e| format!("connect: {}", error_chain(&e)))?;
             let token = match &self.auth {
-                Some(password) => Some(self.token(i, channel.clone(), password).await?),
+                Some(password) => Some(Self::token(m, channel.clone(), password).await?),
                 None => None,
             };
             match rpc::range(channel, serializable, token.as_deref()).await {
@@ -877,7 +670,7 @@ impl EtcdCluster {
                 Err(status) if self.auth.is_none() && rpc::is_auth_rejection(&status) => Ok(()),
                 Err(status) => {
                     if status.code() == tonic::Code::Unauthenticated {
-                        lock(&self.tokens)[i] = None;
+                        m.set_token(None);
                     }
                     Err(format!("Range: {status}"))
                 }
@@ -889,48 +682,47 @@ impl EtcdCluster {
         }
     }
 
-    /// The cached auth token for member `i`, authenticating as root when there is none.
+    /// The member's cached root auth token, authenticating when there is none.
     async fn token(
-        &self,
-        i: usize,
+        m: &Member,
         channel: tonic::transport::Channel,
         password: &str,
     ) -> Result<String, String> {
-        if let Some(token) = lock(&self.tokens)[i].clone() {
+        if let Some(token) = m.token() {
             return Ok(token);
         }
         let token = rpc::authenticate(channel, "root", password)
             .await
             .map_err(|s| format!("Authenticate: {s}"))?;
-        lock(&self.tokens)[i] = Some(token.clone());
+        m.set_token(Some(token.clone()));
         Ok(token)
     }
 
     async fn learn_member_ids(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + self.ready_timeout;
         for i in 0..self.members.len() {
+            let url = self.members[i].client_url();
             loop {
-                let m = &self.members[i];
                 let result = async {
-                    let channel =
-                        rpc::connect(&m.client_url, self.client_tls.as_ref(), PROBE_TIMEOUT)
-                            .await
-                            .map_err(|e| format!("connect: {}", error_chain(&e)))?;
+                    let channel = rpc::connect(&url, self.client_tls.as_ref(), PROBE_TIMEOUT)
+                        .await
+                        .map_err(|e| format!("connect: {}", error_chain(&e)))?;
                     rpc::status(channel)
                         .await
                         .map_err(|s| format!("Status: {s}"))
                 }
                 .await;
                 match result {
-                    Ok(status) if status.header.is_some() => {
-                        self.members[i].id = status.header.map(|h| h.member_id);
+                    Ok(status) => {
+                        let Some(header) = status.header else {
+                            return Err(Error::new(
+                                ErrorKind::Rpc,
+                                "Status answered without a header",
+                            )
+                            .member(i));
+                        };
+                        self.members[i].set_id(header.member_id);
                         break;
-                    }
-                    Ok(_) => {
-                        return Err(
-                            Error::new(ErrorKind::Rpc, "Status answered without a header")
-                                .member(i),
-                        );
                     }
                     Err(reason) if Instant::now() >= deadline => {
                         return Err(Error::new(
@@ -948,17 +740,14 @@ impl EtcdCluster {
 
     async fn enable_auth(&self, password: &str) -> Result<(), Error> {
         let deadline = Instant::now() + self.ready_timeout;
-        let m = &self.members[0];
+        let url = self.members[0].client_url();
         for step in rpc::AuthStep::ALL {
             loop {
                 let result = async {
-                    let channel = rpc::connect(
-                        &m.client_url,
-                        self.client_tls.as_ref(),
-                        Duration::from_secs(5),
-                    )
-                    .await
-                    .map_err(|e| (true, format!("connect: {}", error_chain(&e))))?;
+                    let channel =
+                        rpc::connect(&url, self.client_tls.as_ref(), Duration::from_secs(5))
+                            .await
+                            .map_err(|e| (true, format!("connect: {}", error_chain(&e))))?;
                     step.run(channel, password)
                         .await
                         .map_err(|s| (rpc::is_transient(&s), format!("{s}")))
@@ -979,105 +768,20 @@ impl EtcdCluster {
         }
         Ok(())
     }
-
-    async fn kill_all(&self) {
-        for i in 0..self.members.len() {
-            // Members that already exited have nothing to kill.
-            let _ = self.kill(i).await;
-        }
-    }
 }
 
 impl Drop for EtcdCluster {
     fn drop(&mut self) {
-        for m in &mut self.members {
-            let state = m.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-            if let Some(mut child) = state.child.take() {
-                reap_now(&mut child);
-            }
+        // Each member would also kill its process when dropped; killing them all here first
+        // means the log tails below are complete.
+        for m in &self.members {
+            m.kill_now();
         }
         if std::thread::panicking() {
             for m in &self.members {
-                print_log_tail(&m.name, &m.log_path);
+                m.print_log_tail();
             }
         }
-    }
-}
-
-/// SIGKILLs `child` and reaps it synchronously (Drop cannot await).
-fn reap_now(child: &mut Child) {
-    if child.start_kill().is_err() {
-        return;
-    }
-    let give_up = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) | Err(_) => return,
-            Ok(None) if std::time::Instant::now() >= give_up => return,
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-}
-
-#[allow(clippy::print_stderr)]
-fn print_log_tail(name: &str, path: &Path) {
-    let tail = read_tail(path, LOG_TAIL_LINES);
-    eprintln!(
-        "----- etcd member {name}: last {LOG_TAIL_LINES} lines of {} -----\n{tail}\n----- end of {name} log -----",
-        path.display()
-    );
-}
-
-/// True when every thread of `pid` is in state T (stopped), or when `/proc` cannot tell.
-fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
-    };
-    tasks.flatten().all(|task| {
-        fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
-            // "tid (comm) S ...": comm may contain spaces and parentheses.
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next())
-                .is_none_or(|state| matches!(state, 'T' | 't'))
-        })
-    })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn signal(i: usize, pid: u32, sig: Signal) -> Result<(), Error> {
-    let raw = i32::try_from(pid).map_err(|e| {
-        Error::new(ErrorKind::Signal, format!("pid {pid} out of range"))
-            .member(i)
-            .source(e)
-    })?;
-    send_signal(Pid::from_raw(raw), sig).map_err(|e| {
-        Error::new(
-            ErrorKind::Signal,
-            format!("sending {sig} to pid {pid} failed"),
-        )
-        .member(i)
-        .source(e)
-    })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
-}
-
-fn read_tail(path: &Path, lines: usize) -> String {
-    match fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
 }
 
@@ -1090,58 +794,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-fn resolve_bin(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
-    if let Some(bin) = explicit {
-        return Ok(bin);
-    }
-    if let Some(bin) = std::env::var_os(ETCD_BIN_ENV).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(bin));
-    }
-    etcd_bin_vendored::etcd_bin_path()
-        .map(Path::to_path_buf)
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Binary,
-                format!("no vendored etcd for this platform (set {ETCD_BIN_ENV})"),
-            )
-            .source(e)
-        })
-}
-
-async fn etcd_version(bin: &Path) -> Result<String, Error> {
-    let output = Command::new(bin)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Binary,
-                format!(
-                    "running `{} --version` failed (set {ETCD_BIN_ENV} or EtcdClusterBuilder::etcd_bin)",
-                    bin.display()
-                ),
-            )
-            .source(e)
-        })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("etcd Version:"))
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Binary,
-                format!(
-                    "`{} --version` printed no \"etcd Version:\" line ({}): {stdout}",
-                    bin.display(),
-                    output.status
-                ),
-            )
-        })
 }
 
 /// A fresh temp dir under `$ETCDV3_TEST_TMPDIR`, else `/dev/shm` (cheap fsync), else the
@@ -1174,17 +826,4 @@ fn make_temp_dir() -> Result<TempDir, Error> {
     builder
         .tempdir()
         .map_err(|e| Error::new(ErrorKind::Io, "creating a temp dir failed").source(e))
-}
-
-/// `n` distinct free loopback ports: bind them all at once, then release them.
-fn free_ports(n: usize) -> Result<Vec<u16>, Error> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::new(ErrorKind::Io, "binding 127.0.0.1:0 failed").source(e))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::new(ErrorKind::Io, "reading a bound port failed").source(e))
 }

@@ -21,7 +21,8 @@ pub enum ErrorKind {
     PortInUse,
     /// Waiting for a condition (ports listening, members answering) took too long.
     Timeout,
-    /// A gRPC call the testkit made (auth setup, status) failed.
+    /// A request the testkit made to a member failed: a gRPC call (auth setup, status) or
+    /// the HTTP `GET /metrics` (refused, not 200, or not understood).
     Rpc,
     /// No running member claims to be the leader.
     NoLeader,

@@ -18,6 +18,15 @@
 //! cluster.restart(old).await?;
 //! cluster.wait_healthy(Duration::from_secs(10)).await?;
 //!
+//! // Each member's Prometheus metrics, e.g. how many Range calls member 1 has served.
+//! let text = cluster.metrics(1).await?;
+//! assert!(text.contains("etcd_server_has_leader 1"));
+//! let ranges = cluster
+//!     .metric(1, r#"grpc_server_handled_total{grpc_method="Range"}"#)
+//!     .await?
+//!     .unwrap_or(0.0);
+//! println!("m1 served {ranges} Range calls");
+//!
 //! // Mutual TLS and auth (user root, role root, auth enabled).
 //! let secure = EtcdCluster::builder()
 //!     .tls(TlsMode::MutualTls)
@@ -38,14 +47,18 @@
 //! * **Files.** Each cluster gets a fresh temp dir under `$ETCDV3_TEST_TMPDIR`, else under
 //!   `/dev/shm` when writable (fsync is cheap there), else the system temp dir. It holds
 //!   `mN.etcd` (data dirs), `mN.log` (each member's stdout and stderr) and `tls/`.
-//! * **Ports.** Client and peer ports are free ephemeral ports on 127.0.0.1, picked by
-//!   binding port 0 and releasing it. If another process grabs one before etcd binds it, the
-//!   start is retried with new ports (3 attempts in all).
-//! * **Readiness.** `start()` first waits for each client port to accept TCP connections
-//!   (so no gRPC reconnect backoff is paid), then polls every 20 ms with a linearizable Range
-//!   on key `health` until every member answers, or fails after the ready timeout (30 s by
-//!   default) with each waiting member's log tail. A member that exits during start fails it
-//!   at once, with its log tail.
+//! * **Ports.** Each member has a client, a peer and a metrics port, all free ephemeral
+//!   ports on 127.0.0.1, picked by binding port 0 and releasing it. If another process grabs
+//!   one before etcd binds it, the start is retried with new ports (3 attempts in all).
+//! * **Metrics.** Every member serves `/metrics` on a plain-HTTP URL of its own
+//!   (`--listen-metrics-urls`), also in TLS clusters: [`EtcdCluster::metrics`] returns the
+//!   text, [`EtcdCluster::metric`] sums the samples of one metric (optionally with some
+//!   labels), [`EtcdCluster::metrics_url`] names the URL. Counters are per member.
+//! * **Readiness.** `start()` first waits for each client and metrics port to accept TCP
+//!   connections (so no gRPC reconnect backoff is paid), then polls every 20 ms with a
+//!   linearizable Range on key `health` until every member answers, or fails after the ready
+//!   timeout (30 s by default) with each waiting member's log tail. A member that exits
+//!   during start fails it at once, with its log tail.
 //! * **Timings.** A single member runs with `--heartbeat-interval=10 --election-timeout=100`;
 //!   clusters with etcd's defaults (100/1000 ms), since fast timings cause spurious elections
 //!   on a loaded machine.
@@ -62,14 +75,31 @@
 //!
 //! None. TLS support (rustls with ring, through tonic's `tls-ring`) and certificate
 //! generation (`rcgen`) are always on.
+//!
+//! # Layout
+//!
+//! | file | what |
+//! |---|---|
+//! | `cluster.rs` | [`EtcdCluster`], [`EtcdClusterBuilder`]: the set of members, start and its retries, readiness, leader, auth setup, drop |
+//! | `member.rs` | one member: its config (ports, flags, `--initial-cluster-state` new or existing, TLS) and its process (spawn, kill, stop, pause, resume, restart, log tail) |
+//! | `binary.rs` | finding the etcd binary ([`ETCD_BIN_ENV`]) and its version |
+//! | `metrics.rs` | `GET /metrics` over plain HTTP and summing samples |
+//! | `rpc.rs` | the few raw gRPC calls the testkit makes (probes, status, auth setup) |
+//! | `tls.rs` | [`TlsMode`], [`TlsFiles`]: test certificates |
+//! | `proxy.rs` | [`FaultProxy`] |
+//! | `error.rs` | [`Error`], [`ErrorKind`] |
 
+mod binary;
 mod cluster;
 mod error;
+mod member;
+mod metrics;
 mod proxy;
 mod rpc;
 mod tls;
 
-pub use cluster::{ETCD_BIN_ENV, EtcdCluster, EtcdClusterBuilder, TMPDIR_ENV};
+pub use binary::ETCD_BIN_ENV;
+pub use cluster::{EtcdCluster, EtcdClusterBuilder, TMPDIR_ENV};
 pub use error::{Error, ErrorKind};
 pub use proxy::{FaultProxy, ProxyMode};
 pub use tls::{TlsFiles, TlsMode};

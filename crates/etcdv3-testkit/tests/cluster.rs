@@ -4,10 +4,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use etcdv3_proto::etcdserverpb::{
-    AuthenticateRequest, PutRequest, RangeRequest, RangeResponse, auth_client::AuthClient,
-    kv_client::KvClient,
+    AuthenticateRequest, PutRequest, RangeRequest, RangeResponse, WatchCancelRequest,
+    WatchCreateRequest, WatchRequest, auth_client::AuthClient, kv_client::KvClient,
+    watch_client::WatchClient, watch_request::RequestUnion,
 };
 use etcdv3_testkit::{ErrorKind, EtcdCluster, TlsMode};
+use futures_util::future::join_all;
+use futures_util::stream;
 use tokio::time::{Instant, sleep};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status};
@@ -180,6 +183,14 @@ async fn stop_and_restart_keeps_data() {
     let resp = range(ch, "durable", None).await.expect("range");
     assert_eq!(resp.kvs.len(), 1);
     assert_eq!(resp.kvs[0].value, b"yes");
+    // The restarted process serves metrics on the same URL.
+    assert_eq!(
+        cluster
+            .metric(0, "etcd_server_has_leader")
+            .await
+            .expect("metric after restart"),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -414,4 +425,160 @@ async fn taken_port_is_retried_then_reported() {
         .expect_err("etcd bound a taken port");
     assert_eq!(err.kind(), ErrorKind::PortInUse, "{err}");
     assert!(err.to_string().contains("address already in use"), "{err}");
+}
+
+const RANGES_HANDLED: &str = r#"grpc_server_handled_total{grpc_method="Range"}"#;
+
+async fn ranges_handled(cluster: &EtcdCluster, i: usize) -> f64 {
+    cluster
+        .metric(i, RANGES_HANDLED)
+        .await
+        .unwrap_or_else(|e| panic!("m{i} metrics: {e}"))
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn every_member_serves_metrics_and_counts_its_own_requests() {
+    let cluster = EtcdCluster::builder()
+        .members(3)
+        .start()
+        .await
+        .expect("start");
+    for i in 0..3 {
+        let url = cluster.metrics_url(i);
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        assert_ne!(url, cluster.endpoint(i));
+        let text = cluster.metrics(i).await.expect("metrics");
+        assert!(
+            text.lines().any(|l| l == "etcd_server_has_leader 1"),
+            "m{i} has no leader per its metrics:\n{text}"
+        );
+        assert!(text.contains("# TYPE grpc_server_handled_total counter"));
+        assert_eq!(
+            cluster
+                .metric(i, "etcd_server_has_leader")
+                .await
+                .expect("metric"),
+            Some(1.0)
+        );
+    }
+
+    let before: Vec<f64> = join_all((0..3).map(|i| ranges_handled(&cluster, i))).await;
+    let ch = channel(&cluster.endpoint(1), None, 5 * SECOND).await;
+    for _ in 0..5 {
+        range(ch.clone(), "k", None).await.expect("range");
+    }
+    let after: Vec<f64> = join_all((0..3).map(|i| ranges_handled(&cluster, i))).await;
+    // The counter is bumped before the answer is sent, so it is exact once we have them.
+    assert_eq!(
+        after[1],
+        before[1] + 5.0,
+        "before {before:?} after {after:?}"
+    );
+    assert_eq!(after[0], before[0], "before {before:?} after {after:?}");
+    assert_eq!(after[2], before[2], "before {before:?} after {after:?}");
+
+    assert_eq!(
+        cluster
+            .metric(
+                1,
+                r#"grpc_server_handled_total{grpc_method="NoSuchMethod"}"#
+            )
+            .await
+            .expect("metric"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_server_side_watchers() {
+    let cluster = EtcdCluster::single().await.expect("start");
+    let watchers = || async {
+        cluster
+            .metric(0, "etcd_debugging_mvcc_watcher_total")
+            .await
+            .expect("metric")
+            .expect("watcher gauge present")
+    };
+    let before = watchers().await;
+
+    let (requests, rx) = tokio::sync::mpsc::channel::<WatchRequest>(1);
+    let rx = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+    let create = RequestUnion::CreateRequest(WatchCreateRequest {
+        key: b"w".to_vec(),
+        ..Default::default()
+    });
+    requests
+        .send(WatchRequest {
+            request_union: Some(create),
+        })
+        .await
+        .expect("send create");
+    // etcd answers the call (headers) with its first message, so send before awaiting it.
+    let ch = channel(&cluster.endpoint(0), None, 5 * SECOND).await;
+    let mut responses = WatchClient::new(ch)
+        .watch(rx)
+        .await
+        .expect("watch")
+        .into_inner();
+    let created = responses
+        .message()
+        .await
+        .expect("watch response")
+        .expect("stream open");
+    assert!(created.created, "{created:?}");
+    assert_eq!(watchers().await, before + 1.0);
+
+    // etcd removes the watcher before it confirms the cancel.
+    let cancel = RequestUnion::CancelRequest(WatchCancelRequest {
+        watch_id: created.watch_id,
+    });
+    requests
+        .send(WatchRequest {
+            request_union: Some(cancel),
+        })
+        .await
+        .expect("send cancel");
+    let canceled = responses
+        .message()
+        .await
+        .expect("watch response")
+        .expect("stream open");
+    assert!(canceled.canceled, "{canceled:?}");
+    assert_eq!(watchers().await, before);
+}
+
+#[tokio::test]
+async fn tls_clusters_serve_metrics_over_plain_http() {
+    for mode in [TlsMode::Server, TlsMode::MutualTls] {
+        let cluster = EtcdCluster::builder()
+            .tls(mode)
+            .start()
+            .await
+            .expect("start");
+        assert!(cluster.endpoint(0).starts_with("https://"));
+        assert!(cluster.metrics_url(0).starts_with("http://127.0.0.1:"));
+        let text = cluster.metrics(0).await.expect("metrics");
+        assert!(
+            text.lines().any(|l| l == "etcd_server_has_leader 1"),
+            "{mode:?}: no leader per the metrics:\n{text}"
+        );
+        // The testkit's readiness probes were Ranges over TLS.
+        assert!(ranges_handled(&cluster, 0).await >= 1.0, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_errors() {
+    let cluster = EtcdCluster::single().await.expect("start");
+    for bad in ["", "name{", r#"name{a="b""#, "name{a=b}"] {
+        let err = cluster.metric(0, bad).await.expect_err(bad);
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad:?}: {err}");
+    }
+    let err = cluster.metrics(1).await.expect_err("no member 1");
+    assert_eq!(err.kind(), ErrorKind::NoSuchMember, "{err}");
+    cluster.kill(0).await.expect("kill");
+    let err = cluster.metrics(0).await.expect_err("killed member");
+    assert_eq!(err.kind(), ErrorKind::NotRunning, "{err}");
+    assert_eq!(err.member_index(), Some(0));
 }
