@@ -22,7 +22,7 @@ pub(crate) async fn main(global: &Global, command: &Command) -> Result<String, S
     let clients = connect(builder, global.conns).await?;
     let output = prepared.run(global, &clients).await;
     for c in &clients {
-        c.close();
+        c.close().await;
     }
     if global.json {
         let report = output.json(TOOL, name, global.clients, global.conns);
@@ -61,7 +61,9 @@ fn client_builder(g: &Global) -> Result<etcdv3::ClientBuilder, String> {
     if g.conns == 0 || g.clients == 0 {
         return Err("--conns and --clients must be at least 1".into());
     }
-    let mut b = Client::builder().endpoints(endpoints);
+    let mut b = Client::builder()
+        .endpoints(endpoints)
+        .propagate_deadlines(g.propagate_deadlines);
     if !g.dial_timeout.is_zero() {
         b = b.connect_timeout(g.dial_timeout);
     }

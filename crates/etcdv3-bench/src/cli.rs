@@ -71,6 +71,11 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) insecure_skip_tls_verify: bool,
 
+    /// etcdv3 extension (not in Go's tool): send each request's deadline to etcd as
+    /// grpc-timeout, to measure what that costs the server
+    #[arg(long, global = true)]
+    pub(crate) propagate_deadlines: bool,
+
     /// The user to authenticate as, as user or user:password. Not supported yet (etcdv3 has
     /// no auth yet): exits with an error
     #[arg(long, global = true)]

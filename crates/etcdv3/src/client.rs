@@ -1,24 +1,27 @@
 //! The client handle.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use etcdv3_proto::etcdserverpb as pb;
-use futures_util::StreamExt;
 
+use crate::call::CallOptions;
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
 use crate::kv::KvClient;
-use crate::transport::{CallOptions, Transport};
+use crate::transport::balancer::EndpointState;
+use crate::transport::rpc::Rpc;
+use crate::transport::stream::GrpcStream;
+use crate::transport::{Route, Transport};
 
 /// How long the client spends looking up the compaction revision for a `Compacted` error.
 const COMPACT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A connection to an etcd cluster.
 ///
-/// `Client` is a cheap handle (an `Arc` and a few flags): clone it freely and share it between
-/// tasks. Every clone uses the same connections, so 100 tasks calling through clones of one
-/// `Client` run their requests concurrently over HTTP/2.
+/// `Client` is a cheap handle (an `Arc` and a few options): clone it freely and share it
+/// between tasks. Every clone uses the same connections, so 100 tasks calling through clones
+/// of one `Client` run their requests concurrently over HTTP/2.
 ///
 /// ```no_run
 /// # async fn demo() -> etcdv3::Result<()> {
@@ -26,19 +29,52 @@ const COMPACT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// let client = etcdv3::Client::connect(["http://127.0.0.1:2379"]).await?;
 /// client.kv().put("greeting", "hello").await?;
-/// let resp = client.kv().get("greeting").await?;
-/// assert_eq!(resp.kvs()[0].value(), b"hello");
+///
+/// // Share it: each task gets a clone (one Arc increment).
+/// let mut tasks = Vec::new();
+/// for i in 0..10 {
+///     let kv = client.kv();
+///     tasks.push(tokio::spawn(async move { kv.put(format!("task/{i}"), "done").await }));
+/// }
+/// for t in tasks {
+///     t.await.expect("task ran")?;
+/// }
+///
+/// // Ask one member directly (no failover), e.g. to check it.
+/// let member = client.for_endpoint("http://127.0.0.1:2379")?;
+/// let local = member.kv().get("greeting").serializable().await?;
+/// assert_eq!(local.kvs()[0].value(), b"hello");
+///
+/// client.close().await;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    transport: Arc<Transport>,
     defaults: CallOptions,
+    pinned: Option<Arc<EndpointState>>,
 }
 
-#[derive(Debug)]
-struct Shared {
-    transport: Transport,
+/// A handle that does not keep the client alive, for background tasks: they end when the last
+/// [`Client`] is dropped or the client is closed.
+#[derive(Debug, Clone)]
+pub(crate) struct WeakClient {
+    transport: Weak<Transport>,
+    defaults: CallOptions,
+    pinned: Option<Arc<EndpointState>>,
+}
+
+impl WeakClient {
+    /// The client, while a `Client` handle exists and it is not closed.
+    #[allow(dead_code)]
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        let transport = self.transport.upgrade()?;
+        (!transport.is_closed()).then(|| Client {
+            transport,
+            defaults: self.defaults,
+            pinned: self.pinned.clone(),
+        })
+    }
 }
 
 impl Client {
@@ -55,13 +91,15 @@ impl Client {
     }
 
     pub(crate) async fn from_builder(b: ClientBuilder) -> Result<Client> {
-        let transport = Transport::connect(&b).await?;
+        let transport = Transport::connect(b.settings()?).await?;
+        let mut defaults = CallOptions::new();
+        if b.require_leader {
+            defaults = defaults.require_leader();
+        }
         Ok(Client {
-            shared: Arc::new(Shared { transport }),
-            defaults: CallOptions {
-                timeout: None,
-                require_leader: b.require_leader,
-            },
+            transport: Arc::new(transport),
+            defaults,
+            pinned: None,
         })
     }
 
@@ -70,9 +108,13 @@ impl Client {
         KvClient::new(self.clone())
     }
 
-    /// The endpoints this client uses, as given.
+    /// The endpoints this client uses, as given. A client from
+    /// [`for_endpoint`](Self::for_endpoint) reports its one endpoint.
     pub fn endpoints(&self) -> Vec<String> {
-        self.shared.transport.endpoint_names()
+        match &self.pinned {
+            Some(ep) => vec![ep.name.to_string()],
+            None => self.transport.endpoint_names(),
+        }
     }
 
     /// A copy of this client whose requests fail with [`Code::NoLeader`](crate::Code) instead
@@ -80,35 +122,113 @@ impl Client {
     /// with `self`.
     pub fn with_require_leader(&self) -> Client {
         let mut c = self.clone();
-        c.defaults.require_leader = true;
+        c.defaults = c.defaults.require_leader();
         c
     }
 
-    /// A copy of this client whose requests use `timeout` as their default deadline. Shares
-    /// connections with `self`.
+    /// A copy of this client whose requests use `timeout` as their default deadline, the same
+    /// as [`ClientBuilder::request_timeout`] for this copy. Shares connections with `self`.
     pub fn with_request_timeout(&self, timeout: Duration) -> Client {
         let mut c = self.clone();
-        c.defaults.timeout = Some(timeout);
+        c.defaults = c.defaults.timeout(timeout);
         c
     }
 
-    /// Closes the client: every clone's later calls fail with
-    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed). Connections close when the last clone
-    /// is dropped.
-    pub fn close(&self) {
-        self.shared.transport.close();
-    }
-
-    pub(crate) fn transport(&self) -> &Transport {
-        &self.shared.transport
-    }
-
-    /// Merges per-call options over this client's defaults.
-    pub(crate) fn call_options(&self, per_call: CallOptions) -> CallOptions {
-        CallOptions {
-            timeout: per_call.timeout.or(self.defaults.timeout),
-            require_leader: per_call.require_leader || self.defaults.require_leader,
+    /// A copy of this client whose calls all go to `endpoint` and never fail over (Go's
+    /// `Dial(endpoint)` with this client's settings, or the `endpoint` argument of
+    /// `Maintenance.Status`). For asking one member: its status, a serializable read of its
+    /// own data, a defragmentation.
+    ///
+    /// `endpoint` may be outside this client's endpoint list; it is dialled on first use with
+    /// this client's TLS, timeouts and limits. When it is in the list, its connection is
+    /// shared. Reads are still retried on the same endpoint after a failure that allows it.
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) when `endpoint` is not a
+    /// valid endpoint; nothing is dialled then.
+    pub fn for_endpoint(&self, endpoint: &str) -> Result<Client> {
+        if self.transport.is_closed() {
+            return Err(Error::closed());
         }
+        Ok(Client {
+            transport: self.transport.clone(),
+            defaults: self.defaults,
+            pinned: Some(self.transport.endpoint(endpoint)?),
+        })
+    }
+
+    /// Closes the client: ends every open stream and background task, closes the
+    /// connections, and returns when that is done (within about a second). Every clone's
+    /// later calls fail at once with [`ErrorKind::Closed`](crate::ErrorKind::Closed), and calls
+    /// in flight end with it. Closing twice is harmless.
+    ///
+    /// Dropping the last clone closes the client too, without waiting.
+    pub async fn close(&self) {
+        self.transport.close().await;
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.transport.is_closed()
+    }
+
+    /// A handle for background tasks that does not keep the client alive.
+    #[allow(dead_code)]
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient {
+            transport: Arc::downgrade(&self.transport),
+            defaults: self.defaults,
+            pinned: self.pinned.clone(),
+        }
+    }
+
+    /// Spawns a background task that ends at the latest when the client closes or its last
+    /// handle is dropped. The task must hold a [`WeakClient`], never a `Client`.
+    #[allow(dead_code)]
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.transport.shutdown().spawn(task);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    fn route(&self, call: CallOptions) -> Route<'_> {
+        Route {
+            call,
+            defaults: self.defaults,
+            pinned: self.pinned.as_ref(),
+        }
+    }
+
+    /// Sends one unary request under this client's defaults and pin.
+    pub(crate) async fn unary<Req, Resp>(
+        &self,
+        rpc: Rpc,
+        msg: Req,
+        options: CallOptions,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        self.transport.unary(rpc, msg, &self.route(options)).await
+    }
+
+    /// Opens a stream under this client's defaults and pin, writing `first` on it.
+    pub(crate) async fn open_stream<Req, Resp>(
+        &self,
+        rpc: Rpc,
+        options: CallOptions,
+        first: &[Req],
+    ) -> Result<GrpcStream<Req, Resp>>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        self.transport
+            .open_stream(rpc, &self.route(options), first)
+            .await
     }
 
     /// Adds the store's compaction revision to a `Compacted` error, so callers know where they
@@ -138,22 +258,8 @@ impl Client {
         };
         let opts = CallOptions::with_timeout(COMPACT_LOOKUP_TIMEOUT);
         let lookup = async {
-            let (mut stream, _) = self
-                .transport()
-                .open_stream(&opts, |conn, md| {
-                    let requests = futures_util::stream::iter([create.clone()])
-                        .chain(futures_util::stream::pending());
-                    let mut req = tonic::Request::new(requests);
-                    *req.metadata_mut() = md;
-                    async move {
-                        conn.watch()
-                            .watch(req)
-                            .await
-                            .map(tonic::Response::into_inner)
-                    }
-                })
-                .await
-                .ok()?;
+            let mut stream: GrpcStream<pb::WatchRequest, pb::WatchResponse> =
+                self.open_stream(Rpc::Watch, opts, &[create]).await.ok()?;
             for _ in 0..4 {
                 let resp = stream.message().await.ok()??;
                 if resp.compact_revision > 0 {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::transport::retry::Backoff;
-use crate::transport::{LoadedTls, TlsMaterial};
+use crate::transport::endpoint::Endpoint;
+use crate::transport::{LoadedTls, Settings, TlsMaterial};
 
 /// Configures and connects a [`Client`].
 ///
@@ -28,17 +28,17 @@ use crate::transport::{LoadedTls, TlsMaterial};
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ClientBuilder {
-    pub(crate) endpoints: Vec<String>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) request_timeout: Duration,
-    pub(crate) keep_alive_interval: Option<Duration>,
-    pub(crate) keep_alive_timeout: Duration,
-    pub(crate) max_send_message_size: usize,
-    pub(crate) max_recv_message_size: usize,
-    pub(crate) tls: Option<TlsConfig>,
+    endpoints: Vec<String>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    keep_alive: KeepAlive,
+    max_send_message_size: usize,
+    max_recv_message_size: usize,
+    tls: Option<TlsConfig>,
     pub(crate) require_leader: bool,
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff: Backoff,
+    max_attempts: u32,
+    backoff: Backoff,
+    propagate_deadlines: bool,
 }
 
 impl Default for ClientBuilder {
@@ -47,14 +47,14 @@ impl Default for ClientBuilder {
             endpoints: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
-            keep_alive_interval: Some(Duration::from_secs(10)),
-            keep_alive_timeout: Duration::from_secs(10),
+            keep_alive: KeepAlive::default(),
             max_send_message_size: 2 * 1024 * 1024,
             max_recv_message_size: i32::MAX as usize,
             tls: None,
             require_leader: false,
             max_attempts: 100,
             backoff: Backoff::default(),
+            propagate_deadlines: false,
         }
     }
 }
@@ -85,19 +85,41 @@ impl ClientBuilder {
 
     /// The deadline of every request that does not set its own. Default: 10 s.
     ///
-    /// It bounds the whole call, retries included.
+    /// It bounds the whole call, retries included. Calls that wait by design (lock, campaign,
+    /// observe, and the opening of streams) have no deadline unless they set one. The same as
+    /// [`Client::with_request_timeout`], which sets it for a copy of the client.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// HTTP/2 keep-alive pings on busy connections, to notice a dead member. Default: every
-    /// 10 s, with a 10 s timeout; `None` turns them off. etcd closes connections that ping more
-    /// often than every 5 s, so shorter intervals are raised to 5 s. No pings are sent on idle
-    /// connections, as etcd's ping policy requires.
-    pub fn keep_alive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
-        self.keep_alive_interval = interval.map(|i| i.max(Duration::from_secs(5)));
-        self.keep_alive_timeout = timeout;
+    /// HTTP/2 keep-alive pings on busy connections, to notice a dead member. Default:
+    /// [`KeepAlive::default`], a ping every 10 s answered within 10 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use etcdv3::KeepAlive;
+    ///
+    /// let b = etcdv3::Client::builder()
+    ///     .keep_alive(KeepAlive::every(Duration::from_secs(30)).timeout(Duration::from_secs(5)));
+    /// let quiet = etcdv3::Client::builder().keep_alive(KeepAlive::off());
+    /// # let _ = (b, quiet);
+    /// ```
+    pub fn keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Sends each call's deadline to the server (`grpc-timeout`), so etcd abandons the request
+    /// when it passes even if it never hears from the client again. Default: off.
+    ///
+    /// Off, the deadline is enforced by the client alone: when it passes, the client resets
+    /// the request's HTTP/2 stream, and etcd cancels the request as soon as that reset
+    /// arrives (or the connection closes). The header costs etcd a timer per request; see
+    /// `bench/results/` for the measured cost. Either way, a call whose deadline passed fails
+    /// with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), whichever side noticed first.
+    pub fn propagate_deadlines(mut self, on: bool) -> Self {
+        self.propagate_deadlines = on;
         self
     }
 
@@ -136,15 +158,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The pause after each round of retries over the endpoints: starts at `base` (default
-    /// 25 ms), doubles each round up to `max` (default 500 ms), spread by ±`jitter` (default
-    /// 0.1).
-    pub fn backoff(mut self, base: Duration, max: Duration, jitter: f64) -> Self {
-        self.backoff = Backoff {
-            base,
-            max,
-            jitter: jitter.clamp(0.0, 1.0),
-        };
+    /// The pause after each round of retries over the endpoints. Default:
+    /// [`Backoff::default`] (25 ms doubling to 500 ms, ±10 %).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
         self
     }
 
@@ -153,6 +170,173 @@ impl ClientBuilder {
     /// handshake). Endpoints that were down are retried when requests need them.
     pub async fn connect(self) -> Result<Client> {
         Client::from_builder(self).await
+    }
+
+    /// Checks the settings and turns them into what the transport runs on: parsed endpoints,
+    /// TLS files read.
+    pub(crate) fn settings(&self) -> Result<Settings> {
+        if self.endpoints.is_empty() {
+            return Err(Error::config(
+                "no endpoints given (add at least one, e.g. \"http://127.0.0.1:2379\")",
+            ));
+        }
+        if self.max_recv_message_size < self.max_send_message_size {
+            return Err(Error::config(format!(
+                "max_recv_message_size ({}) must not be smaller than max_send_message_size ({})",
+                self.max_recv_message_size, self.max_send_message_size
+            )));
+        }
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|s| Endpoint::parse(s))
+            .collect::<Result<Vec<_>>>()?;
+        let tls = self.tls.as_ref().map(TlsConfig::load).transpose()?;
+        Ok(Settings {
+            endpoints,
+            tls,
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            keep_alive: self.keep_alive,
+            max_send: self.max_send_message_size,
+            max_recv: self.max_recv_message_size,
+            backoff: self.backoff,
+            max_attempts: self.max_attempts.max(1),
+            propagate_deadlines: self.propagate_deadlines,
+        })
+    }
+}
+
+/// HTTP/2 keep-alive pings, which notice a member that went silent (a partition, a paused
+/// process) while calls or streams are open.
+///
+/// Pings are sent only while the connection has open requests or streams, as etcd's ping
+/// policy requires (it closes connections that ping when idle, or more often than every
+/// 5 s). A ping not answered in time closes the connection: its calls fail with
+/// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) and streams move to another
+/// member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use]
+pub struct KeepAlive {
+    interval: Option<Duration>,
+    timeout: Duration,
+}
+
+/// etcd's ping policy: a client may not ping more often than this.
+const MIN_PING_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Default for KeepAlive {
+    /// A ping every 10 s, answered within 10 s.
+    fn default() -> Self {
+        KeepAlive {
+            interval: Some(Duration::from_secs(10)),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl KeepAlive {
+    /// A ping every `interval` (at least 5 s: shorter intervals are raised to 5 s, since etcd
+    /// closes connections that ping more often), answered within 10 s unless
+    /// [`timeout`](Self::timeout) says otherwise.
+    pub fn every(interval: Duration) -> Self {
+        KeepAlive {
+            interval: Some(interval.max(MIN_PING_INTERVAL)),
+            ..Self::default()
+        }
+    }
+
+    /// How long a ping may go unanswered before the connection is dropped.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// No pings: a silent member is noticed only by call deadlines.
+    pub fn off() -> Self {
+        KeepAlive {
+            interval: None,
+            ..Self::default()
+        }
+    }
+
+    /// The interval and timeout, when pings are on.
+    pub(crate) fn pings(&self) -> Option<(Duration, Duration)> {
+        self.interval.map(|i| (i, self.timeout))
+    }
+}
+
+/// The pause between attempts of a retried call.
+///
+/// Retries first walk the other endpoints without pausing; after each full round over a quorum
+/// of endpoints the client waits `base`, doubling each round up to `max`, with ±`jitter` random
+/// spread so that many clients do not retry in step.
+///
+/// ```
+/// use std::time::Duration;
+/// use etcdv3::Backoff;
+///
+/// let patient = Backoff::new(Duration::from_millis(100), Duration::from_secs(2)).jitter(0.2);
+/// let b = etcdv3::Client::builder().backoff(patient);
+/// # let _ = b;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    jitter: f64,
+}
+
+impl Default for Backoff {
+    /// 25 ms, doubling to 500 ms, ±10 %.
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(25),
+            max: Duration::from_millis(500),
+            jitter: 0.1,
+        }
+    }
+}
+
+impl Backoff {
+    /// Starts at `base` and doubles each round up to `max`, with the default ±10 % jitter.
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max: max.max(base),
+            ..Self::default()
+        }
+    }
+
+    /// Spreads each pause by ±`fraction` at random (clamped to 0..=1).
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// The pause before attempt `attempt` (1-based: the first retry is attempt 1), given
+    /// `endpoints` endpoints, and a random number `r` in `[0, 1)`.
+    pub(crate) fn delay_with(&self, attempt: u32, endpoints: usize, r: f64) -> Duration {
+        let quorum = (endpoints / 2 + 1) as u32;
+        if attempt == 0 || !attempt.is_multiple_of(quorum) {
+            return Duration::ZERO;
+        }
+        let round = attempt / quorum;
+        let factor = 2f64.powi(round.saturating_sub(1).min(30) as i32);
+        let base = self.base.as_secs_f64() * factor;
+        let capped = base.min(self.max.as_secs_f64());
+        let spread = 1.0 + self.jitter * (2.0 * r - 1.0);
+        Duration::from_secs_f64((capped * spread).max(0.0))
+    }
+
+    /// As [`delay_with`](Self::delay_with) with a random `r`.
+    pub(crate) fn delay(&self, attempt: u32, endpoints: usize) -> Duration {
+        self.delay_with(attempt, endpoints, rand::random::<f64>())
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The result type of this crate.
@@ -25,6 +26,9 @@ struct Inner {
     message: String,
     endpoint: Option<String>,
     compact_revision: Option<i64>,
+    /// The request had been written to the server when the failure happened.
+    sent: bool,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 /// What kind of failure an [`Error`] is.
@@ -47,7 +51,9 @@ pub enum ErrorKind {
     /// The connection broke or the endpoint became unavailable while the call was in flight.
     /// A write may or may not have been applied.
     Unavailable,
-    /// The call's deadline passed before an answer arrived.
+    /// The call's deadline passed before an answer arrived, on the client or on the server
+    /// (gRPC `DeadlineExceeded`). A write may have been applied when it had been sent; see
+    /// [`Error::may_have_been_applied`].
     Timeout,
     /// The caller cancelled the call (for example by dropping a stream handle).
     Canceled,
@@ -83,28 +89,32 @@ pub enum GrpcCode {
     Unauthenticated,
 }
 
-impl From<tonic::Code> for GrpcCode {
-    fn from(code: tonic::Code) -> Self {
-        use tonic::Code as C;
-        match code {
-            C::Ok => Self::Ok,
-            C::Cancelled => Self::Canceled,
-            C::Unknown => Self::Unknown,
-            C::InvalidArgument => Self::InvalidArgument,
-            C::DeadlineExceeded => Self::DeadlineExceeded,
-            C::NotFound => Self::NotFound,
-            C::AlreadyExists => Self::AlreadyExists,
-            C::PermissionDenied => Self::PermissionDenied,
-            C::ResourceExhausted => Self::ResourceExhausted,
-            C::FailedPrecondition => Self::FailedPrecondition,
-            C::Aborted => Self::Aborted,
-            C::OutOfRange => Self::OutOfRange,
-            C::Unimplemented => Self::Unimplemented,
-            C::Internal => Self::Internal,
-            C::Unavailable => Self::Unavailable,
-            C::DataLoss => Self::DataLoss,
-            C::Unauthenticated => Self::Unauthenticated,
-        }
+impl GrpcCode {
+    /// The code for a `grpc-status` number; unknown numbers are [`GrpcCode::Unknown`].
+    pub(crate) fn from_i32(code: i32) -> Self {
+        const BY_NUMBER: [GrpcCode; 17] = [
+            GrpcCode::Ok,
+            GrpcCode::Canceled,
+            GrpcCode::Unknown,
+            GrpcCode::InvalidArgument,
+            GrpcCode::DeadlineExceeded,
+            GrpcCode::NotFound,
+            GrpcCode::AlreadyExists,
+            GrpcCode::PermissionDenied,
+            GrpcCode::ResourceExhausted,
+            GrpcCode::FailedPrecondition,
+            GrpcCode::Aborted,
+            GrpcCode::OutOfRange,
+            GrpcCode::Unimplemented,
+            GrpcCode::Internal,
+            GrpcCode::Unavailable,
+            GrpcCode::DataLoss,
+            GrpcCode::Unauthenticated,
+        ];
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| BY_NUMBER.get(i).copied())
+            .unwrap_or(GrpcCode::Unknown)
     }
 }
 
@@ -282,6 +292,21 @@ impl Code {
     pub fn grpc_code(self) -> GrpcCode {
         self.entry().1
     }
+
+    /// Whether a write answered with this code may have been applied. etcd returns these
+    /// codes after the proposal entered raft (the commit wait timed out, the server stopped,
+    /// or the request context ended); every other code is a refusal before applying.
+    pub fn may_have_been_applied(self) -> bool {
+        matches!(
+            self,
+            Code::Timeout
+                | Code::TimeoutDueToLeaderFail
+                | Code::TimeoutDueToConnectionLost
+                | Code::Stopped
+                | Code::Canceled
+                | Code::DeadlineExceeded
+        )
+    }
 }
 
 impl fmt::Display for Code {
@@ -299,6 +324,8 @@ impl Error {
             message: message.into(),
             endpoint: None,
             compact_revision: None,
+            sent: false,
+            source: None,
         }))
     }
 
@@ -315,6 +342,51 @@ impl Error {
             ErrorKind::Timeout,
             format!("deadline of {after:?} exceeded before etcd answered"),
         )
+    }
+
+    /// Keeps `source` as the cause ([`std::error::Error::source`]).
+    pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.0.source = Some(Arc::new(source));
+        self
+    }
+
+    /// A copy of this error, sharing its cause (for a failure handed to several callers).
+    pub(crate) fn duplicate(&self) -> Self {
+        let i = &self.0;
+        Error(Box::new(Inner {
+            kind: i.kind,
+            code: i.code,
+            grpc: i.grpc,
+            message: i.message.clone(),
+            endpoint: i.endpoint.clone(),
+            compact_revision: i.compact_revision,
+            sent: i.sent,
+            source: i.source.clone(),
+        }))
+    }
+
+    /// Records that the request had been written to the server when this error happened.
+    pub(crate) fn sent(mut self) -> Self {
+        self.0.sent = true;
+        self
+    }
+
+    /// Whether the request had been written to the server.
+    pub(crate) fn was_sent(&self) -> bool {
+        self.0.sent
+    }
+
+    /// Turns this error into a timeout (the call's deadline passed, however the failure
+    /// surfaced), keeping its code, cause and whether the request was sent.
+    pub(crate) fn into_timeout(mut self, after: Duration) -> Self {
+        if self.0.kind != ErrorKind::Timeout {
+            self.0.message = format!(
+                "deadline of {after:?} exceeded before etcd answered ({})",
+                self.0.message
+            );
+            self.0.kind = ErrorKind::Timeout;
+        }
+        self
     }
 
     pub(crate) fn request_too_large(size: usize, limit: usize) -> Self {
@@ -345,11 +417,17 @@ impl Error {
         Self::new(ErrorKind::Protocol, message)
     }
 
-    /// An error for a server status.
+    /// An error for a server status. The server answered, so the request was sent; a gRPC
+    /// `DeadlineExceeded` is a [`ErrorKind::Timeout`].
     pub(crate) fn server(code: Option<Code>, grpc: GrpcCode, message: impl Into<String>) -> Self {
-        let mut e = Self::new(ErrorKind::Server, message);
+        let kind = match grpc {
+            GrpcCode::DeadlineExceeded => ErrorKind::Timeout,
+            _ => ErrorKind::Server,
+        };
+        let mut e = Self::new(kind, message);
         e.0.code = code;
         e.0.grpc = Some(grpc);
+        e.0.sent = true;
         e
     }
 
@@ -363,11 +441,6 @@ impl Error {
     /// Appends advice to the message.
     pub(crate) fn with_hint(mut self, hint: &str) -> Self {
         self.0.message = format!("{} ({hint})", self.0.message);
-        self
-    }
-
-    pub(crate) fn with_grpc(mut self, grpc: GrpcCode) -> Self {
-        self.0.grpc = Some(grpc);
         self
     }
 
@@ -516,6 +589,63 @@ impl Error {
         self.0.kind == ErrorKind::Closed
     }
 
+    /// Whether a write that failed with this error may still have taken effect on the server.
+    ///
+    /// `true` when the request had been sent and the failure does not prove it was refused:
+    /// the connection broke in flight ([`ErrorKind::Unavailable`]), the deadline passed after
+    /// the request was written ([`ErrorKind::Timeout`]), etcd's commit timed out or was
+    /// interrupted ([`Code::Timeout`], [`Code::TimeoutDueToLeaderFail`],
+    /// [`Code::TimeoutDueToConnectionLost`], [`Code::Stopped`], [`Code::Canceled`]), or the
+    /// answer was lost ([`ErrorKind::ResponseTooLarge`], [`ErrorKind::Protocol`]).
+    ///
+    /// `false` when the write provably did not happen: it was never sent
+    /// ([`ErrorKind::Connect`], [`ErrorKind::InvalidRequest`], [`ErrorKind::RequestTooLarge`],
+    /// [`ErrorKind::Config`]), or etcd refused it before applying ([`Code::NoLeader`],
+    /// [`Code::PermissionDenied`], [`Code::NoSpace`], [`Code::RequestTooLarge`] and every other
+    /// code). A failed transaction was not applied at all: etcd applies it whole or not at
+    /// all. The crate docs have the whole table.
+    ///
+    /// ```no_run
+    /// # async fn demo(kv: etcdv3::KvClient) -> etcdv3::Result<()> {
+    /// use etcdv3::Kv;
+    /// match kv.put("balance", "100").await {
+    ///     Ok(_) => {}
+    ///     // Safe to try again: etcd never applied it.
+    ///     Err(e) if !e.may_have_been_applied() => kv.put("balance", "100").await.map(drop)?,
+    ///     // Read back before deciding: the put may be there.
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn may_have_been_applied(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::Config
+            | ErrorKind::InvalidRequest
+            | ErrorKind::RequestTooLarge
+            | ErrorKind::Connect => false,
+            ErrorKind::Unavailable | ErrorKind::ResponseTooLarge | ErrorKind::Protocol => true,
+            ErrorKind::Timeout | ErrorKind::Closed | ErrorKind::Canceled | ErrorKind::Server => {
+                if !self.0.sent {
+                    return false;
+                }
+                match (self.0.code, self.0.grpc) {
+                    (Some(code), _) => code.may_have_been_applied(),
+                    // The client's own deadline, close or cancellation after sending.
+                    (None, None) => true,
+                    (None, Some(grpc)) => matches!(
+                        grpc,
+                        GrpcCode::Unavailable
+                            | GrpcCode::Unknown
+                            | GrpcCode::Internal
+                            | GrpcCode::Canceled
+                            | GrpcCode::DeadlineExceeded
+                            | GrpcCode::DataLoss
+                    ),
+                }
+            }
+        }
+    }
+
     /// The call was cancelled, by the caller or by the server.
     pub fn is_canceled(&self) -> bool {
         self.0.kind == ErrorKind::Canceled
@@ -541,6 +671,12 @@ impl fmt::Debug for Error {
         if let Some(rev) = self.0.compact_revision {
             d.field("compact_revision", &rev);
         }
+        if self.0.sent {
+            d.field("sent", &true);
+        }
+        if let Some(source) = &self.0.source {
+            d.field("source", source);
+        }
         d.finish()
     }
 }
@@ -558,7 +694,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl StdError for Error {}
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -617,6 +760,47 @@ mod tests {
 
         let e = Error::server(Some(Code::RequestTooLarge), GrpcCode::InvalidArgument, "x");
         assert!(e.is_request_too_large());
+    }
+
+    #[test]
+    fn grpc_codes_by_number() {
+        assert_eq!(GrpcCode::from_i32(0), GrpcCode::Ok);
+        assert_eq!(GrpcCode::from_i32(4), GrpcCode::DeadlineExceeded);
+        assert_eq!(GrpcCode::from_i32(8), GrpcCode::ResourceExhausted);
+        assert_eq!(GrpcCode::from_i32(14), GrpcCode::Unavailable);
+        assert_eq!(GrpcCode::from_i32(16), GrpcCode::Unauthenticated);
+        assert_eq!(GrpcCode::from_i32(17), GrpcCode::Unknown);
+        assert_eq!(GrpcCode::from_i32(-1), GrpcCode::Unknown);
+    }
+
+    #[test]
+    fn what_may_have_been_applied() {
+        let never_sent = Error::new(ErrorKind::Connect, "refused");
+        assert!(!never_sent.may_have_been_applied());
+        assert!(!Error::invalid("empty key").may_have_been_applied());
+        assert!(!Error::request_too_large(3, 2).may_have_been_applied());
+        let lost = Error::new(ErrorKind::Unavailable, "reset").sent();
+        assert!(lost.may_have_been_applied());
+        let early = Error::timeout(Duration::from_secs(1));
+        assert!(!early.may_have_been_applied(), "timed out before sending");
+        assert!(early.sent().may_have_been_applied());
+        for code in Code::ALL.iter().map(|(c, _, _)| *c) {
+            let e = Error::server(Some(code), code.grpc_code(), code.message());
+            let applied = matches!(
+                code,
+                Code::Timeout
+                    | Code::TimeoutDueToLeaderFail
+                    | Code::TimeoutDueToConnectionLost
+                    | Code::Stopped
+                    | Code::Canceled
+                    | Code::DeadlineExceeded
+            );
+            assert_eq!(e.may_have_been_applied(), applied, "{code:?}");
+        }
+        let raw = Error::server(None, GrpcCode::Unavailable, "transport is closing");
+        assert!(raw.may_have_been_applied());
+        let refused = Error::server(None, GrpcCode::Unimplemented, "unknown method");
+        assert!(!refused.may_have_been_applied());
     }
 
     #[test]

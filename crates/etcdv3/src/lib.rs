@@ -33,20 +33,79 @@
 //! - **Connections.** [`Client::connect`] connects to every endpoint at once and succeeds when
 //!   any one answers within the connect timeout; the error otherwise names each endpoint's
 //!   failure. Each endpoint has one HTTP/2 connection that concurrent requests share.
-//! - **Deadlines.** Every request has a deadline: the client's request timeout (10 s by
-//!   default), or the call's own `.timeout(..)`. It bounds retries too.
+//! - **Calls.** Every service method returns a [`Call`]: set `.timeout(d)`,
+//!   `.require_leader()` or `.no_deadline()`, then `.await` it. A call owns a handle to its
+//!   service, so its future is `Send + 'static`: `tokio::spawn(kv.put("k", "v").into_future())`.
+//! - **Deadlines.** Every call has a deadline: the client's request timeout (10 s by default),
+//!   or the call's own. It bounds retries too. Calls that wait by design (lock, campaign,
+//!   observe, the opening of streams) have none unless they set one; a call with no deadline
+//!   ends when it succeeds, fails for good, is dropped or the client closes.
 //! - **Failover and retries.** Requests go round-robin to endpoints that are up. A request
 //!   whose connection could not be made moves to the next endpoint, whatever it is. Reads
 //!   (gets and read-only transactions) are also retried on other endpoints after a lost
 //!   connection or an `Unavailable` answer. Writes that may have reached the server are never
-//!   retried: you get [`ErrorKind::Unavailable`] and decide.
-//! - **Errors.** One [`Error`] type. etcd's own errors decode into [`Code`]; predicates such as
-//!   [`Error::is_compacted`] or [`Error::is_unavailable`] answer the usual questions. Reads at a
-//!   compacted revision report the compaction revision ([`Error::compact_revision`]).
+//!   retried: you get the error and [`Error::may_have_been_applied`] tells you what it means.
+//! - **One member.** [`Client::for_endpoint`] pins calls to one endpoint, in the list or not,
+//!   with the client's settings and no failover.
+//! - **Closing.** [`Client::close`] ends every stream, background task and connection and
+//!   returns when they are gone; later calls fail with [`ErrorKind::Closed`]. Dropping the last
+//!   clone does the same without waiting.
 //! - **Validation.** Empty keys, negative revisions or limits, contradictory put options and
 //!   requests over the send limit fail before anything is sent.
-//! - **Cancellation.** Dropping a request future cancels the request; a write may still have
-//!   been applied if it had already been sent.
+//! - **Cancellation.** Dropping a request future cancels the request: the client resets its
+//!   HTTP/2 stream and etcd stops working on it. A write may still have been applied if it had
+//!   already been sent.
+//! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
+//!   every key in the store. There is no confirmation.
+//!
+//! # Errors: did my write happen?
+//!
+//! One [`Error`] type. etcd's own errors decode into [`Code`]; predicates such as
+//! [`Error::is_compacted`] or [`Error::is_unavailable`] answer the usual questions, and
+//! [`std::error::Error::source`] gives the underlying I/O, TLS or HTTP/2 error. For writes, the
+//! question that matters is answered by [`Error::may_have_been_applied`]. Reads at a
+//! compacted revision report where the store is compacted to ([`Error::compact_revision`]). The table follows
+//! etcd's server code (`EtcdServer.processInternalRaftRequestOnce` and the gRPC layer in front
+//! of it): a refusal comes before the proposal enters raft; a timeout, a stop or a cancellation
+//! after it leaves the outcome unknown.
+//!
+//! | failure | [`kind`](Error::kind) | predicates | may have been applied |
+//! |---|---|---|---|
+//! | bad input, over the send limit | `InvalidRequest`, `RequestTooLarge` | `is_invalid_request`, `is_request_too_large` | no: never sent |
+//! | could not connect, stream refused | `Connect` | `is_connect`, `is_unavailable` | no: never sent |
+//! | etcd refused: no leader, not leader, too many requests, learner | `Server` | `is_no_leader`, `is_unavailable` ... | no: refused before raft |
+//! | etcd refused: permission, no space, compacted, key not found, too large ... | `Server` | `is_permission_denied`, `is_no_space`, `is_compacted`, `is_request_too_large` ... | no: checked before or at apply, where a failed write changes nothing |
+//! | etcd's commit wait ended: `Timeout`, `TimeoutDueToLeaderFail`, `TimeoutDueToConnectionLost` | `Server` (`Timeout` when the call's deadline had passed) | `is_timeout`, `is_unavailable` | **yes** |
+//! | etcd stopped or cancelled the request: `Stopped`, `Canceled` | `Server` | `is_unavailable`, `is_canceled` | **yes** |
+//! | the connection broke after sending | `Unavailable` | `is_unavailable` | **yes** |
+//! | the call's deadline passed after sending (on the client, or etcd's gRPC `DeadlineExceeded`) | `Timeout` | `is_timeout` | **yes** |
+//! | the call's deadline passed before sending (still dialling) | `Timeout` | `is_timeout` | no |
+//! | the answer was over the receive limit, or garbled | `ResponseTooLarge`, `Protocol` | `is_response_too_large` | **yes**: etcd processed it |
+//! | the client was closed while the call was in flight | `Closed` | `is_closed` | yes if it had been sent |
+//!
+//! A failed transaction (its compares false) is not an error: etcd applied the `or_else`
+//! branch. An error from a transaction means none of it was applied, except where the table
+//! says "yes".
+//!
+//! # Request size limits
+//!
+//! Three limits meet: the client's send limit
+//! ([`ClientBuilder::max_send_message_size`], 2 MiB by default), etcd's `--max-request-bytes`
+//! (1.5 MiB by default), and etcd's gRPC layer, which refuses any message over
+//! `--max-request-bytes` + 512 KiB before etcd looks at it. With the defaults, a request over
+//! 2 MiB fails on the client without being sent; one between 1.5 and 2 MiB reaches etcd, which
+//! answers [`Code::RequestTooLarge`]. If you raise the client's limit above the server's gRPC
+//! cap, etcd's gRPC layer answers instead; that refusal too is
+//! [`is_request_too_large`](Error::is_request_too_large) with code [`Code::RequestTooLarge`].
+//! Nothing over a limit is ever applied. To store larger values, raise `--max-request-bytes` on
+//! every member and the client's send limit together.
+//!
+//! # Unix sockets
+//!
+//! etcd serves clients on a unix socket with `--listen-client-urls unix://NAME` (3.5 and
+//! later); it creates the socket `NAME` in its working directory. Connect with
+//! `unix://` and the socket's path (absolute, or relative to your working directory):
+//! `Client::connect(["unix:///var/lib/etcd/etcd.sock"])`. `unixs://` uses TLS.
 //!
 //! # Features
 //!
@@ -54,18 +113,19 @@
 //! |---|---|---|
 //! | `tls` | yes | TLS and mutual TLS with rustls ([`TlsConfig`]) |
 
+pub mod call;
 mod client;
 mod config;
 mod error;
 mod kv;
 mod transport;
 
+pub use crate::call::{Call, CallOptions, Deadline};
 pub use crate::client::Client;
-pub use crate::config::{ClientBuilder, TlsConfig};
+pub use crate::config::{Backoff, ClientBuilder, KeepAlive, TlsConfig};
 pub use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};
 pub use crate::kv::{
-    Call, Compact, CompactResponse, Compare, CompareOp, CompareTarget, Delete, DeleteOp,
+    Compact, CompactOp, CompactResponse, Compare, CompareOp, CompareTarget, Delete, DeleteOp,
     DeleteResponse, Get, GetOp, GetResponse, KeyRange, KeyValue, Kv, KvClient, Op, OpResponse, Put,
     PutOp, PutResponse, ResponseHeader, SortOrder, SortTarget, Txn, TxnOp, TxnResponse, prefix_end,
 };
-pub use crate::transport::CallOptions;

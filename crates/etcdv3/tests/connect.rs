@@ -72,7 +72,30 @@ async fn connect_returns_within_the_connect_timeout_when_a_handshake_hangs() {
     let took = started.elapsed();
     assert_eq!(err.kind(), ErrorKind::Connect);
     assert!(took < Duration::from_secs(2), "{took:?}");
-    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(
+        err.to_string().contains("TLS handshake got no answer"),
+        "{err}"
+    );
+    drop(hole);
+}
+
+#[tokio::test]
+async fn a_port_that_accepts_but_never_speaks_http2_is_named_as_such() {
+    // TCP connects, but nothing answers the HTTP/2 preface.
+    let hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hole.local_addr().unwrap().port();
+    let err = Client::builder()
+        .endpoints([format!("http://127.0.0.1:{port}")])
+        .connect_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    assert!(
+        err.to_string()
+            .contains("connected, but the HTTP/2 handshake got no answer"),
+        "{err}"
+    );
     drop(hole);
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::cluster;
-use etcdv3::{Client, ErrorKind, Kv};
+use etcdv3::{Client, ErrorKind, KeepAlive, Kv};
 use etcdv3_testkit::FaultProxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +136,7 @@ async fn keep_alive_pings_detect_a_silent_partition_before_the_deadline() {
     let proxy = FaultProxy::start(&cl.endpoint(0)).await.unwrap();
     let c = Client::builder()
         .endpoints([proxy.endpoint()])
-        .keep_alive(Some(Duration::from_secs(5)), Duration::from_secs(1))
+        .keep_alive(KeepAlive::every(Duration::from_secs(5)).timeout(Duration::from_secs(1)))
         .request_timeout(Duration::from_secs(30))
         .connect()
         .await

@@ -299,7 +299,7 @@ async fn closed_client_fails_fast(members: usize) {
     let c = client(&cl).await;
     c.kv().put("a", "b").await.unwrap();
     let clone = c.clone();
-    c.close();
+    c.close().await;
     let started = Instant::now();
     let err = clone.kv().get("a").await.unwrap_err();
     assert!(err.is_closed(), "{err:?}");
@@ -498,7 +498,7 @@ async fn close_after_failed_calls_on_a_stopped_member() {
     cl.stop(0).await.unwrap();
     assert!(c.kv().get("k").await.is_err());
     assert!(c.kv().put("k", "v").await.is_err());
-    c.close();
+    c.close().await;
     let started = Instant::now();
     assert!(c.kv().get("k").await.unwrap_err().is_closed());
     assert!(c.kv().put("k", "v").await.unwrap_err().is_closed());

@@ -11,38 +11,38 @@ mod txn;
 mod types;
 
 use std::future::IntoFuture;
-use std::time::Duration;
 
 use etcdv3_proto::etcdserverpb as pb;
 use futures_util::future::{BoxFuture, FutureExt, Map};
 
-pub use self::op::{DeleteOp, GetOp, Op, PutOp, SortOrder, SortTarget, TxnOp};
+pub use self::op::{CompactOp, DeleteOp, GetOp, Op, PutOp, SortOrder, SortTarget, TxnOp};
 pub use self::range::{KeyRange, prefix_end};
 pub use self::txn::{Compare, CompareOp, CompareTarget};
 pub use self::types::{
     CompactResponse, DeleteResponse, GetResponse, KeyValue, OpResponse, PutResponse,
     ResponseHeader, TxnResponse,
 };
+use crate::call::{Call, CallOptions};
 use crate::client::Client;
 use crate::error::Result;
-use crate::transport::CallOptions;
-use crate::transport::retry::Rpc;
-
-/// gRPC method paths of the KV service.
-mod paths {
-    pub(super) const RANGE: &str = "/etcdserverpb.KV/Range";
-    pub(super) const PUT: &str = "/etcdserverpb.KV/Put";
-    pub(super) const DELETE_RANGE: &str = "/etcdserverpb.KV/DeleteRange";
-    pub(super) const TXN: &str = "/etcdserverpb.KV/Txn";
-    pub(super) const COMPACT: &str = "/etcdserverpb.KV/Compact";
-}
+use crate::transport::rpc::Rpc;
 
 /// Runs KV operations. Implemented by [`KvClient`]; wrappers implement it over another `Kv`.
 ///
-/// Only [`execute`](Kv::execute) is required; the other methods build an [`Op`] and call it.
+/// Two methods are required: [`execute`](Kv::execute) runs an [`Op`] (get, put, delete,
+/// transaction) and [`execute_compact`](Kv::execute_compact) a compaction. The others build a
+/// request and call them. Both return `'static` futures, so an implementation clones what it
+/// needs (a handle, an `Arc`) into the future.
 pub trait Kv: Send + Sync {
     /// Runs one operation.
-    fn execute(&self, op: Op, options: CallOptions) -> BoxFuture<'_, Result<OpResponse>>;
+    fn execute(&self, op: Op, options: CallOptions) -> BoxFuture<'static, Result<OpResponse>>;
+
+    /// Runs one compaction.
+    fn execute_compact(
+        &self,
+        op: CompactOp,
+        options: CallOptions,
+    ) -> BoxFuture<'static, Result<CompactResponse>>;
 
     /// Reads `keys`: a key, a [`KeyRange`], or a Rust range of keys.
     ///
@@ -55,27 +55,30 @@ pub trait Kv: Send + Sync {
     /// }
     /// # Ok(()) }
     /// ```
-    fn get(&self, keys: impl Into<KeyRange>) -> Get<'_, Self>
+    fn get(&self, keys: impl Into<KeyRange>) -> Get<Self>
     where
-        Self: Sized,
+        Self: Sized + Clone,
     {
-        Call::new(self, GetOp::new(keys))
+        Call::new(self.clone(), GetOp::new(keys))
     }
 
     /// Writes `value` at `key`.
-    fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Put<'_, Self>
+    fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Put<Self>
     where
-        Self: Sized,
+        Self: Sized + Clone,
     {
-        Call::new(self, PutOp::new(key, value))
+        Call::new(self.clone(), PutOp::new(key, value))
     }
 
     /// Deletes `keys`.
-    fn delete(&self, keys: impl Into<KeyRange>) -> Delete<'_, Self>
+    ///
+    /// As in Go, `delete("").prefix()` (or [`KeyRange::all`]) deletes **every key** in the
+    /// store.
+    fn delete(&self, keys: impl Into<KeyRange>) -> Delete<Self>
     where
-        Self: Sized,
+        Self: Sized + Clone,
     {
-        Call::new(self, DeleteOp::new(keys))
+        Call::new(self.clone(), DeleteOp::new(keys))
     }
 
     /// Starts a transaction.
@@ -92,73 +95,53 @@ pub trait Kv: Send + Sync {
     /// println!("switched: {}", resp.succeeded());
     /// # Ok(()) }
     /// ```
-    fn txn(&self) -> Txn<'_, Self>
+    fn txn(&self) -> Txn<Self>
     where
-        Self: Sized,
+        Self: Sized + Clone,
     {
-        Call::new(self, TxnOp::default())
+        Call::new(self.clone(), TxnOp::default())
     }
-}
 
-/// A per-call builder: set options, then `.await` it.
-#[derive(Debug)]
-#[must_use = "a request does nothing until it is awaited"]
-pub struct Call<'k, K: ?Sized, O> {
-    kv: &'k K,
-    op: O,
-    options: CallOptions,
+    /// Compacts the key-value history up to `revision`: older revisions can no longer be read
+    /// or watched.
+    ///
+    /// Fails with [`Code::Compacted`](crate::Code) when `revision` is at or below the current
+    /// compaction (the error's [`compact_revision`](crate::Error::compact_revision) says where
+    /// it is), and [`Code::FutureRev`](crate::Code) when it is above the current revision.
+    ///
+    /// ```no_run
+    /// # async fn demo(kv: etcdv3::KvClient) -> etcdv3::Result<()> {
+    /// use etcdv3::Kv;
+    /// let rev = kv.get("any").await?.header().revision();
+    /// kv.compact(rev).physical().await?;
+    /// # Ok(()) }
+    /// ```
+    fn compact(&self, revision: i64) -> Compact<Self>
+    where
+        Self: Sized + Clone,
+    {
+        Call::new(self.clone(), CompactOp::new(revision))
+    }
 }
 
 /// A get being built; `.await` it for a [`GetResponse`].
-pub type Get<'k, K> = Call<'k, K, GetOp>;
+pub type Get<K> = Call<K, GetOp>;
 /// A put being built; `.await` it for a [`PutResponse`].
-pub type Put<'k, K> = Call<'k, K, PutOp>;
+pub type Put<K> = Call<K, PutOp>;
 /// A delete being built; `.await` it for a [`DeleteResponse`].
-pub type Delete<'k, K> = Call<'k, K, DeleteOp>;
+pub type Delete<K> = Call<K, DeleteOp>;
 /// A transaction being built; `.await` it for a [`TxnResponse`].
-pub type Txn<'k, K> = Call<'k, K, TxnOp>;
-
-impl<'k, K: ?Sized, O> Call<'k, K, O> {
-    fn new(kv: &'k K, op: O) -> Self {
-        Call {
-            kv,
-            op,
-            options: CallOptions::default(),
-        }
-    }
-
-    /// Sets this call's deadline (retries included), instead of the client's request timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
-
-    /// Fails with [`Code::NoLeader`](crate::Code) instead of waiting when the member has no
-    /// leader.
-    pub fn require_leader(mut self) -> Self {
-        self.options.require_leader = true;
-        self
-    }
-
-    /// The operation as built so far.
-    pub fn op(&self) -> &O {
-        &self.op
-    }
-
-    /// Takes the operation out, e.g. to use it in a transaction.
-    pub fn into_op(self) -> O {
-        self.op
-    }
-}
+pub type Txn<K> = Call<K, TxnOp>;
+/// A compaction being built; `.await` it for a [`CompactResponse`].
+pub type Compact<K> = Call<K, CompactOp>;
 
 macro_rules! forward {
     ($op:ident { $( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*); )* }) => {
-        impl<K: ?Sized> Call<'_, K, $op> {
+        impl<K> Call<K, $op> {
             $(
                 $(#[$doc])*
-                pub fn $name(mut self $(, $arg: $ty)*) -> Self {
-                    self.op = self.op.$name($($arg),*);
-                    self
+                pub fn $name(self $(, $arg: $ty)*) -> Self {
+                    self.map(|op| op.$name($($arg),*))
                 }
             )*
         }
@@ -228,23 +211,25 @@ forward!(DeleteOp {
     fn prev_kv();
 });
 
-impl<K: ?Sized> Call<'_, K, TxnOp> {
+forward!(CompactOp {
+    /// See [`CompactOp::physical`].
+    fn physical();
+});
+
+impl<K> Call<K, TxnOp> {
     /// See [`TxnOp::when`].
-    pub fn when(mut self, compares: impl IntoIterator<Item = Compare>) -> Self {
-        self.op = self.op.when(compares);
-        self
+    pub fn when(self, compares: impl IntoIterator<Item = Compare>) -> Self {
+        self.map(|t| t.when(compares))
     }
 
     /// See [`TxnOp::and_then`].
-    pub fn and_then<O: Into<Op>>(mut self, ops: impl IntoIterator<Item = O>) -> Self {
-        self.op = self.op.and_then(ops);
-        self
+    pub fn and_then<O: Into<Op>>(self, ops: impl IntoIterator<Item = O>) -> Self {
+        self.map(|t| t.and_then(ops))
     }
 
     /// See [`TxnOp::or_else`].
-    pub fn or_else<O: Into<Op>>(mut self, ops: impl IntoIterator<Item = O>) -> Self {
-        self.op = self.op.or_else(ops);
-        self
+    pub fn or_else<O: Into<Op>>(self, ops: impl IntoIterator<Item = O>) -> Self {
+        self.map(|t| t.or_else(ops))
     }
 }
 
@@ -256,13 +241,13 @@ fn convert<R: TryFrom<OpResponse, Error = crate::Error>>(r: Result<OpResponse>) 
 
 macro_rules! into_future {
     ($op:ty => $resp:ty) => {
-        impl<'k, K: Kv + ?Sized> IntoFuture for Call<'k, K, $op> {
+        impl<K: Kv> IntoFuture for Call<K, $op> {
             type Output = Result<$resp>;
-            type IntoFuture = Map<BoxFuture<'k, Result<OpResponse>>, Convert<$resp>>;
+            type IntoFuture = Map<BoxFuture<'static, Result<OpResponse>>, Convert<$resp>>;
 
             fn into_future(self) -> Self::IntoFuture {
-                self.kv
-                    .execute(self.op.into(), self.options)
+                self.service
+                    .execute(self.request.into(), self.options)
                     .map(convert::<$resp> as Convert<$resp>)
             }
         }
@@ -273,6 +258,15 @@ into_future!(GetOp => GetResponse);
 into_future!(PutOp => PutResponse);
 into_future!(DeleteOp => DeleteResponse);
 into_future!(TxnOp => TxnResponse);
+
+impl<K: Kv> IntoFuture for Call<K, CompactOp> {
+    type Output = Result<CompactResponse>;
+    type IntoFuture = BoxFuture<'static, Result<CompactResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        self.service.execute_compact(self.request, self.options)
+    }
+}
 
 /// The KV service of a [`Client`]. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -285,129 +279,72 @@ impl KvClient {
         KvClient { client }
     }
 
-    /// Compacts the key-value history up to `revision`: older revisions can no longer be read
-    /// or watched.
-    ///
-    /// Fails with [`Code::Compacted`](crate::Code) when `revision` is at or below the current
-    /// compaction, and [`Code::FutureRev`](crate::Code) when it is above the current revision.
-    pub fn compact(&self, revision: i64) -> Compact<'_> {
-        Compact {
-            kv: self,
-            revision,
-            physical: false,
-            options: CallOptions::default(),
-        }
-    }
-
-    async fn run(&self, op: Op, options: CallOptions) -> Result<OpResponse> {
+    async fn run(self, op: Op, options: CallOptions) -> Result<OpResponse> {
         op.validate()?;
-        let options = self.client.call_options(options);
-        let t = self.client.transport();
+        let c = &self.client;
         match op {
             Op::Get(get) => {
                 let revision = get.read_revision();
                 let req = get.into_proto();
                 let key = req.key.clone();
-                let result = t
-                    .unary::<_, pb::RangeResponse>(Rpc::Range, paths::RANGE, req, &options)
-                    .await;
-                match result {
+                match c
+                    .unary::<_, pb::RangeResponse>(Rpc::Range, req, options)
+                    .await
+                {
                     Ok(r) => Ok(OpResponse::Get(r.into())),
                     Err(e) if e.is_compacted() && revision > 0 => {
-                        Err(self.client.annotate_compacted(e, key, revision).await)
+                        Err(c.annotate_compacted(e, key, revision).await)
                     }
                     Err(e) => Err(e),
                 }
             }
             Op::Put(put) => {
-                let r: pb::PutResponse = t
-                    .unary(Rpc::Put, paths::PUT, put.into_proto(), &options)
-                    .await?;
+                let r: pb::PutResponse = c.unary(Rpc::Put, put.into_proto(), options).await?;
                 Ok(OpResponse::Put(r.into()))
             }
             Op::Delete(del) => {
-                let r: pb::DeleteRangeResponse = t
-                    .unary(
-                        Rpc::DeleteRange,
-                        paths::DELETE_RANGE,
-                        del.into_proto(),
-                        &options,
-                    )
-                    .await?;
+                let r: pb::DeleteRangeResponse =
+                    c.unary(Rpc::DeleteRange, del.into_proto(), options).await?;
                 Ok(OpResponse::Delete(r.into()))
             }
             Op::Txn(txn) => {
-                let rpc = Rpc::Txn {
-                    read_only: txn.is_read_only(),
+                let rpc = match txn.is_read_only() {
+                    true => Rpc::TxnReadOnly,
+                    false => Rpc::Txn,
                 };
-                let r: pb::TxnResponse =
-                    t.unary(rpc, paths::TXN, txn.into_proto(), &options).await?;
+                let r: pb::TxnResponse = c.unary(rpc, txn.into_proto(), options).await?;
                 Ok(OpResponse::Txn(r.try_into()?))
             }
+        }
+    }
+
+    async fn compact(self, op: CompactOp, options: CallOptions) -> Result<CompactResponse> {
+        op.validate()?;
+        let revision = op.revision();
+        let c = &self.client;
+        match c
+            .unary::<_, pb::CompactionResponse>(Rpc::Compact, op.into_proto(), options)
+            .await
+        {
+            Ok(r) => Ok(r.into()),
+            Err(e) if e.is_compacted() => {
+                Err(c.annotate_compacted(e, b"\0".to_vec(), revision).await)
+            }
+            Err(e) => Err(e),
         }
     }
 }
 
 impl Kv for KvClient {
-    fn execute(&self, op: Op, options: CallOptions) -> BoxFuture<'_, Result<OpResponse>> {
-        Box::pin(self.run(op, options))
-    }
-}
-
-/// A compaction being built; `.await` it for a [`CompactResponse`].
-#[derive(Debug)]
-#[must_use = "a request does nothing until it is awaited"]
-pub struct Compact<'k> {
-    kv: &'k KvClient,
-    revision: i64,
-    physical: bool,
-    options: CallOptions,
-}
-
-impl Compact<'_> {
-    /// Waits until the compaction is applied to the backend database, so the space of the
-    /// removed revisions can be reclaimed by a defragmentation.
-    pub fn physical(mut self) -> Self {
-        self.physical = true;
-        self
+    fn execute(&self, op: Op, options: CallOptions) -> BoxFuture<'static, Result<OpResponse>> {
+        Box::pin(self.clone().run(op, options))
     }
 
-    /// Sets this call's deadline.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
-}
-
-impl<'k> IntoFuture for Compact<'k> {
-    type Output = Result<CompactResponse>;
-    type IntoFuture = BoxFuture<'k, Result<CompactResponse>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            if self.revision <= 0 {
-                return Err(crate::Error::invalid(format!(
-                    "compact: revision must be positive, got {}",
-                    self.revision
-                )));
-            }
-            let client = &self.kv.client;
-            let options = client.call_options(self.options);
-            let req = pb::CompactionRequest {
-                revision: self.revision,
-                physical: self.physical,
-            };
-            let result = client
-                .transport()
-                .unary::<_, pb::CompactionResponse>(Rpc::Compact, paths::COMPACT, req, &options)
-                .await;
-            match result {
-                Ok(r) => Ok(r.into()),
-                Err(e) if e.is_compacted() => Err(client
-                    .annotate_compacted(e, b"\0".to_vec(), self.revision)
-                    .await),
-                Err(e) => Err(e),
-            }
-        })
+    fn execute_compact(
+        &self,
+        op: CompactOp,
+        options: CallOptions,
+    ) -> BoxFuture<'static, Result<CompactResponse>> {
+        Box::pin(self.clone().compact(op, options))
     }
 }

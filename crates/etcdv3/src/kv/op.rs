@@ -686,3 +686,55 @@ mod tests {
         assert!(!t.is_read_only());
     }
 }
+
+/// A compaction request. Build with [`Kv::compact`](crate::Kv::compact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct CompactOp {
+    revision: i64,
+    physical: bool,
+}
+
+impl CompactOp {
+    /// Compacts up to `revision`.
+    pub fn new(revision: i64) -> Self {
+        CompactOp {
+            revision,
+            physical: false,
+        }
+    }
+
+    /// Waits until the compaction is applied to the backend database, so the space of the
+    /// removed revisions can be reclaimed by a defragmentation.
+    pub fn physical(mut self) -> Self {
+        self.physical = true;
+        self
+    }
+
+    /// The revision to compact up to.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Whether the compaction waits for the backend.
+    pub fn is_physical(&self) -> bool {
+        self.physical
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.revision <= 0 {
+            return Err(Error::invalid(format!(
+                "compact: revision must be positive, got {}",
+                self.revision
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn into_proto(self) -> pb::CompactionRequest {
+        pb::CompactionRequest {
+            revision: self.revision,
+            physical: self.physical,
+        }
+    }
+}

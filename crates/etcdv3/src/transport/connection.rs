@@ -7,24 +7,18 @@
 //! task and no channel hop in between. One task per connection drives the socket, and one
 //! more sends keep-alive pings while requests are in flight.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::task::AbortHandle;
 
 use bytes::Bytes;
 use h2::client::{Builder, SendRequest};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http_body::Frame;
-use http_body_util::BodyExt;
-use tonic::body::Body;
-use tonic::codegen::Service;
+use tokio::task::AbortHandle;
 
 use super::endpoint::{Address, Endpoint};
+use super::shutdown::Shutdown;
+use super::status::connect_failed;
 use super::{LoadedTls, TlsConnector};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -37,6 +31,15 @@ pub(crate) struct Dialer {
     keep_alive: Option<(Duration, Duration)>,
     scheme: Scheme,
     authority: Authority,
+    shutdown: Shutdown,
+}
+
+/// How far a dial got, for the message when it runs out of time.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Connect,
+    Tls,
+    Http2,
 }
 
 impl Dialer {
@@ -45,6 +48,7 @@ impl Dialer {
         tls: Option<&LoadedTls>,
         connect_timeout: Duration,
         keep_alive: Option<(Duration, Duration)>,
+        shutdown: Shutdown,
     ) -> Result<Dialer> {
         let use_tls = ep.uses_tls(tls.is_some());
         let tls = if use_tls {
@@ -69,55 +73,69 @@ impl Dialer {
             keep_alive,
             scheme: if use_tls { Scheme::HTTPS } else { Scheme::HTTP },
             authority,
+            shutdown,
         })
     }
 
     /// Dials: TCP or unix socket, then TLS if configured, then the HTTP/2 handshake, all
-    /// within the connect timeout.
+    /// within the connect timeout. A timeout says how far the dial got.
     async fn dial(&self) -> Result<Dialed> {
-        match tokio::time::timeout(self.connect_timeout, self.dial_inner()).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(
+        let mut stage = Stage::Connect;
+        let dialed = tokio::select! {
+            r = tokio::time::timeout(self.connect_timeout, self.dial_inner(&mut stage)) => r,
+            () = self.shutdown.closed() => return Err(Error::closed()),
+        };
+        dialed.unwrap_or_else(|_| {
+            let t = self.connect_timeout;
+            Err(Error::new(
                 ErrorKind::Connect,
-                format!("timed out after {:?}", self.connect_timeout),
-            )),
-        }
+                match stage {
+                    Stage::Connect => format!("timed out after {t:?} connecting"),
+                    Stage::Tls => {
+                        format!("connected, but the TLS handshake got no answer within {t:?}")
+                    }
+                    Stage::Http2 => format!(
+                        "connected, but the HTTP/2 handshake got no answer within {t:?} \
+                         (is this an etcd client port, and is etcd responsive?)"
+                    ),
+                },
+            ))
+        })
     }
 
-    async fn dial_inner(&self) -> Result<Dialed> {
-        let connect_err = |what: &str, e: std::io::Error| {
-            Error::new(
-                ErrorKind::Connect,
-                format!("{what}: {}", super::describe(&e)),
-            )
-        };
+    async fn dial_inner(&self, stage: &mut Stage) -> Result<Dialed> {
         match &self.address {
             Address::Tcp(hp) => {
                 let tcp = tokio::net::TcpStream::connect(hp.as_str())
                     .await
-                    .map_err(|e| connect_err("tcp connect", e))?;
+                    .map_err(|e| connect_failed("tcp connect", e))?;
                 let _ = tcp.set_nodelay(true);
-                self.handshake(tcp).await
+                self.handshake(tcp, stage).await
             }
             Address::Unix(path) => {
                 let unix = tokio::net::UnixStream::connect(path)
                     .await
-                    .map_err(|e| connect_err("unix socket connect", e))?;
-                self.handshake(unix).await
+                    .map_err(|e| connect_failed("unix socket connect", e))?;
+                self.handshake(unix, stage).await
             }
         }
     }
 
-    async fn handshake<S>(&self, io: S) -> Result<Dialed>
+    async fn handshake<S>(&self, io: S, stage: &mut Stage) -> Result<Dialed>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         match &self.tls {
             Some(tls) => {
+                *stage = Stage::Tls;
                 let stream = tls.connect(io).await?;
+                *stage = Stage::Http2;
                 self.http2(stream).await
             }
-            None => self.http2(io).await,
+            None => {
+                *stage = Stage::Http2;
+                self.http2(io).await
+            }
         }
     }
 
@@ -130,19 +148,14 @@ impl Dialer {
             .initial_connection_window_size(CONNECTION_WINDOW)
             .handshake::<_, Bytes>(io)
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Connect,
-                    format!("HTTP/2 handshake: {}", super::describe(&e)),
-                )
-            })?;
+            .map_err(|e| connect_failed("HTTP/2 handshake", e))?;
         let mut pings = connection.ping_pong();
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let driver = tokio::spawn(async move {
-            // Ends when the connection closes; the next request notices and dials again.
+        // Ends when the connection closes (the next request notices and dials again) or the
+        // client does (dropping the connection fails every stream on it).
+        let driver = self.shutdown.spawn(async move {
             let _ = connection.await;
-        })
-        .abort_handle();
+        });
         // The handshake only sent our preface. A ping answered proves the server speaks HTTP/2
         // and accepted the connection (a TLS server that rejects the client certificate, or a
         // proxy that resets, fails here), so a failure is still "never sent". The caller's
@@ -151,16 +164,13 @@ impl Dialer {
             && let Err(e) = p.ping(h2::Ping::opaque()).await
         {
             driver.abort();
-            return Err(Error::new(
-                ErrorKind::Connect,
-                format!(
-                    "the server closed the connection during the HTTP/2 handshake: {}",
-                    super::describe(&e)
-                ),
+            return Err(connect_failed(
+                "the server closed the connection during the HTTP/2 handshake",
+                e,
             ));
         }
         if let (Some((interval, timeout)), Some(pings)) = (self.keep_alive, pings) {
-            tokio::spawn(keep_alive(
+            self.shutdown.spawn(keep_alive(
                 in_flight.clone(),
                 pings,
                 driver.clone(),
@@ -233,7 +243,7 @@ pub(crate) struct Connection {
 #[derive(Debug)]
 struct FailedDial {
     at: tokio::time::Instant,
-    message: String,
+    error: Error,
 }
 
 /// How long a failed dial's error is handed to callers instead of dialling again, which bounds
@@ -257,6 +267,21 @@ impl Connection {
             .map(|d| (d.sender.clone(), d.in_flight.clone()))
     }
 
+    /// A handle to the live connection, if there is one: no await, no dial.
+    pub(crate) fn ready(&self) -> Option<Http2Service> {
+        self.live()
+            .map(|(sender, in_flight)| self.handle(sender, in_flight))
+    }
+
+    fn handle(&self, sender: SendRequest<Bytes>, in_flight: Arc<AtomicUsize>) -> Http2Service {
+        Http2Service {
+            sender,
+            in_flight,
+            scheme: self.dialer.scheme.clone(),
+            authority: self.dialer.authority.clone(),
+        }
+    }
+
     /// A handle to a live connection, dialling if there is none. An error here means nothing
     /// was sent.
     pub(crate) async fn service(&self) -> Result<Http2Service> {
@@ -270,7 +295,10 @@ impl Connection {
                         if let Some(f) = last_failure.as_ref()
                             && f.at.elapsed() < REDIAL_AFTER
                         {
-                            return Err(Error::new(ErrorKind::Connect, f.message.clone()));
+                            return Err(f.error.duplicate());
+                        }
+                        if self.dialer.shutdown.is_closed() {
+                            return Err(Error::closed());
                         }
                         let dialed = match self.dialer.dial().await {
                             Ok(d) => {
@@ -280,7 +308,7 @@ impl Connection {
                             Err(e) => {
                                 *last_failure = Some(FailedDial {
                                     at: tokio::time::Instant::now(),
-                                    message: e.message().to_owned(),
+                                    error: e.duplicate(),
                                 });
                                 return Err(e);
                             }
@@ -299,12 +327,7 @@ impl Connection {
                 }
             }
         };
-        Ok(Http2Service {
-            sender,
-            in_flight,
-            scheme: self.dialer.scheme.clone(),
-            authority: self.dialer.authority.clone(),
-        })
+        Ok(self.handle(sender, in_flight))
     }
 }
 
@@ -321,8 +344,7 @@ impl Drop for Connection {
     }
 }
 
-/// Opens gRPC streams on one HTTP/2 connection: for the unary fast path, and as the service
-/// tonic's generated clients run on for streaming calls.
+/// Opens HTTP/2 streams on one connection, for unary calls and gRPC streams alike.
 #[derive(Debug, Clone)]
 pub(crate) struct Http2Service {
     sender: SendRequest<Bytes>,
@@ -346,118 +368,36 @@ impl Drop for InFlight {
 }
 
 impl Http2Service {
-    /// Opens a stream with `req`'s headers (its URI holds only the path). Fails without
-    /// sending anything when the connection is gone.
+    /// Opens a gRPC stream to `path` with `headers` (metadata). Fails without sending
+    /// anything when the connection is gone.
     pub(crate) async fn open(
         self,
-        mut req: http::Request<()>,
-        end_of_stream: bool,
+        path: &'static str,
+        headers: http::HeaderMap,
     ) -> std::result::Result<Opened, h2::Error> {
-        let path = req
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path);
+        parts.path_and_query = Some(PathAndQuery::from_static(path));
+        let mut req = http::Request::new(());
+        *req.method_mut() = http::Method::POST;
         if let Ok(uri) = http::Uri::from_parts(parts) {
             *req.uri_mut() = uri;
         }
-        req.headers_mut().insert(
+        *req.headers_mut() = headers;
+        let h = req.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        h.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+        h.insert(
             http::header::USER_AGENT,
             http::HeaderValue::from_static(concat!("etcdv3-rust/", env!("CARGO_PKG_VERSION"))),
         );
         let mut sender = self.sender.ready().await?;
-        let (response, send) = sender.send_request(req, end_of_stream)?;
+        let (response, send) = sender.send_request(req, false)?;
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Ok((response, send, InFlight(self.in_flight)))
-    }
-}
-
-type ResponseFuture =
-    Pin<Box<dyn Future<Output = std::result::Result<http::Response<RecvBody>, h2::Error>> + Send>>;
-
-impl Service<http::Request<Body>> for Http2Service {
-    type Response = http::Response<RecvBody>;
-    type Error = h2::Error;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
-        // Readiness is awaited inside `call`, on a clone of the handle.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let service = self.clone();
-        Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let end_of_stream = http_body::Body::is_end_stream(&body);
-            let (response, send, in_flight) = service
-                .open(http::Request::from_parts(parts, ()), end_of_stream)
-                .await?;
-            if !end_of_stream {
-                tokio::spawn(pipe(body, send));
-            }
-            let response = response.await?;
-            Ok(response.map(|stream| RecvBody(stream, in_flight)))
-        })
-    }
-}
-
-/// Copies a streaming request body (watch requests, keep-alives ...) onto its HTTP/2 stream.
-async fn pipe(mut body: Body, mut send: h2::SendStream<Bytes>) {
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            send.send_reset(h2::Reason::CANCEL);
-            return;
-        };
-        let sent = match frame.into_data() {
-            Ok(data) => send.send_data(data, false),
-            Err(frame) => match frame.into_trailers() {
-                Ok(trailers) => return drop(send.send_trailers(trailers)),
-                Err(_) => Ok(()),
-            },
-        };
-        if sent.is_err() {
-            return;
-        }
-    }
-    let _ = send.send_data(Bytes::new(), true);
-}
-
-/// A response body read from an HTTP/2 stream, releasing flow-control capacity as it goes;
-/// the stream counts as in flight until the body is dropped.
-#[derive(Debug)]
-pub(crate) struct RecvBody(h2::RecvStream, #[allow(dead_code)] InFlight);
-
-impl http_body::Body for RecvBody {
-    type Data = Bytes;
-    type Error = h2::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<Frame<Bytes>, h2::Error>>> {
-        let stream = &mut self.0;
-        match stream.poll_data(cx) {
-            Poll::Ready(Some(Ok(data))) => {
-                let _ = stream.flow_control().release_capacity(data.len());
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => match stream.poll_trailers(cx) {
-                Poll::Ready(Ok(Some(t))) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
-                Poll::Ready(Ok(None)) => Poll::Ready(None),
-                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-                Poll::Pending => Poll::Pending,
-            },
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
     }
 }

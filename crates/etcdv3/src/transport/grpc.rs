@@ -3,18 +3,16 @@
 //! A unary request is one length-prefixed protobuf message. It is written from the caller's
 //! task as the stream's headers plus one data frame that ends the stream, with no request-body
 //! task and no separate end-of-stream frame; the answer is read back as one message plus the
-//! `grpc-status` trailer. Streaming calls (watch, keep-alive ...) use tonic's
-//! generated clients on the same connection.
+//! `grpc-status` trailer. Streams (watch, keep-alive ...) use the same framing, in
+//! [`super::stream`].
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, HeaderValue, TE};
-use http::uri::PathAndQuery;
-use tonic::metadata::MetadataMap;
 
 use super::connection::Http2Service;
-use crate::error::{Error, ErrorKind, Result};
+use super::status::{from_status, lost};
+use crate::error::{Error, ErrorKind, GrpcCode, Result};
 
-const HEADER_LEN: usize = 5;
+pub(crate) const HEADER_LEN: usize = 5;
 
 /// Encodes a request as a gRPC message: a 5-byte prefix (uncompressed, length) and the
 /// protobuf bytes. Done once per call; every attempt sends the same bytes. Fails with
@@ -32,36 +30,23 @@ pub(crate) fn encode(msg: &impl prost::Message, max_send: usize) -> Result<Bytes
     Ok(buf.freeze())
 }
 
-/// Sends the encoded request `body` to `path` and decodes the answer. `metadata` is added as request headers.
-/// Errors: an etcd or gRPC status decoded by [`super::from_status`], transport failures as
+/// Sends the encoded request `body` to `path` and decodes the answer. `headers` carries the
+/// call's metadata.
+/// Errors: an etcd or gRPC status decoded by [`from_status`], transport failures as
 /// [`ErrorKind::Unavailable`] (the request may have reached the server), an oversized answer
 /// as [`ErrorKind::ResponseTooLarge`].
 pub(crate) async fn unary<Resp>(
     service: Http2Service,
     path: &'static str,
     body: Bytes,
-    metadata: MetadataMap,
+    headers: http::HeaderMap,
     max_recv: usize,
 ) -> Result<Resp>
 where
     Resp: prost::Message + Default,
 {
-    let mut request = http::Request::new(());
-    *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = http::Uri::from(PathAndQuery::from_static(path));
-    let headers = request.headers_mut();
-    *headers = metadata.into_headers();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert(TE, HeaderValue::from_static("trailers"));
-
-    let (response, mut send, _in_flight) = service.open(request, false).await.map_err(|e| {
-        Error::new(
-            ErrorKind::Connect,
-            format!(
-                "the connection closed before the request was sent: {}",
-                super::describe(&e)
-            ),
-        )
+    let (response, mut send, _in_flight) = service.open(path, headers).await.map_err(|e| {
+        super::status::connect_failed("the connection closed before the request was sent", e)
     })?;
     // Headers and the whole message, ending the stream: one write for the connection task.
     let sent = send.send_data(body, true);
@@ -69,14 +54,7 @@ where
     let response = response.await.map_err(lost)?;
     sent.map_err(lost)?;
     let (parts, mut body) = response.into_parts();
-    if parts.status != http::StatusCode::OK {
-        let s = tonic::Status::unavailable(format!("HTTP status {} from the server", parts.status));
-        return Err(super::from_status(&s));
-    }
-    // "Trailers-only": errors usually come as a status in the headers and no body.
-    if let Some(s) = grpc_status(&parts.headers) {
-        return Err(super::from_status(&s));
-    }
+    check_response(&parts)?;
 
     // The common answer is one data frame: keep it as it came, copying only when it is split.
     let mut single: Option<Bytes> = None;
@@ -95,19 +73,7 @@ where
         check_size(single.as_deref().unwrap_or(&joined), max_recv)?;
     }
     let trailers = body.trailers().await.map_err(lost)?;
-    match &trailers {
-        None => {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                "connection lost: the answer ended without a gRPC status",
-            ));
-        }
-        Some(t) => {
-            if let Some(s) = grpc_status(t) {
-                return Err(super::from_status(&s));
-            }
-        }
-    }
+    check_trailers(trailers.as_ref())?;
     let mut bytes = single.unwrap_or_else(|| joined.freeze());
     if bytes.len() < HEADER_LEN {
         return Err(Error::protocol("the answer has no message"));
@@ -125,11 +91,48 @@ where
             bytes.len()
         )));
     }
-    Resp::decode(bytes).map_err(|e| Error::protocol(format!("decoding the answer failed: {e}")))
+    decode(bytes)
+}
+
+/// Decodes one message.
+pub(crate) fn decode<M: prost::Message + Default>(bytes: Bytes) -> Result<M> {
+    M::decode(bytes).map_err(|e| Error::protocol(format!("decoding the answer failed: {e}")))
+}
+
+/// Checks the response headers: HTTP 200, and no error status ("trailers-only": errors
+/// usually come as a status in the headers and no body).
+pub(crate) fn check_response(parts: &http::response::Parts) -> Result<()> {
+    if parts.status != http::StatusCode::OK {
+        return Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("HTTP status {} from the server", parts.status),
+        )
+        .sent());
+    }
+    match grpc_status(&parts.headers) {
+        Some((code, message)) => Err(from_status(code, &message)),
+        None => Ok(()),
+    }
+}
+
+/// Checks the trailers that end a response: an error status, or none at all (the stream was
+/// cut).
+pub(crate) fn check_trailers(trailers: Option<&http::HeaderMap>) -> Result<()> {
+    match trailers {
+        None => Err(Error::new(
+            ErrorKind::Unavailable,
+            "connection lost: the answer ended without a gRPC status",
+        )
+        .sent()),
+        Some(t) => match grpc_status(t) {
+            Some((code, message)) => Err(from_status(code, &message)),
+            None => Ok(()),
+        },
+    }
 }
 
 /// Fails once the length prefix announces a message over the receive limit.
-fn check_size(received: &[u8], max_recv: usize) -> Result<()> {
+pub(crate) fn check_size(received: &[u8], max_recv: usize) -> Result<()> {
     if received.len() < HEADER_LEN {
         return Ok(());
     }
@@ -143,7 +146,8 @@ fn check_size(received: &[u8], max_recv: usize) -> Result<()> {
     Ok(())
 }
 
-fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Status> {
+/// The error status in `grpc-status`/`grpc-message`, if any (0 is success).
+fn grpc_status(headers: &http::HeaderMap) -> Option<(GrpcCode, String)> {
     let code = headers.get("grpc-status")?;
     let code = code
         .to_str()
@@ -157,7 +161,7 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Status> {
         .get("grpc-message")
         .map(|m| percent_decode(m.as_bytes()))
         .unwrap_or_default();
-    Some(tonic::Status::new(tonic::Code::from_i32(code), message))
+    Some((GrpcCode::from_i32(code), message))
 }
 
 /// `grpc-message` is percent-encoded.
@@ -179,15 +183,10 @@ fn percent_decode(raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn lost(e: impl std::error::Error + 'static) -> Error {
-    Error::new(
-        ErrorKind::Unavailable,
-        format!("connection lost: {}", super::describe(&e)),
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -213,10 +212,10 @@ mod tests {
             "grpc-message",
             HeaderValue::from_static("etcdserver: mvcc: required revision is a future revision"),
         );
-        let s = grpc_status(&h).unwrap();
-        assert_eq!(s.code(), tonic::Code::OutOfRange);
+        let (code, message) = grpc_status(&h).unwrap();
+        assert_eq!(code, GrpcCode::OutOfRange);
         assert_eq!(
-            crate::Code::from_message(s.message()),
+            crate::Code::from_message(&message),
             Some(crate::Code::FutureRev)
         );
     }

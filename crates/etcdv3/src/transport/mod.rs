@@ -1,14 +1,20 @@
 //! Connections to etcd members, endpoint selection, deadlines, metadata and retries.
 //!
-//! Every request the client sends goes through [`Transport::unary`] (one request, one answer) or
-//! [`Transport::open_stream`] (watch, keep-alive, snapshot ...). Both pick a live endpoint, add
-//! the per-request metadata, bound the call by its deadline and apply the retry policy of
-//! [`retry`], so those concerns live here and nowhere else.
+//! Every request the client sends goes through [`Transport::unary`] (one request, one answer)
+//! or [`Transport::open_stream`] (watch, keep-alive, snapshot ...). Both run the same attempt
+//! loop: pick an endpoint ([`balancer`]), add the metadata, bound the attempt by the call's
+//! deadline, and on failure apply the retry policy of [`retry`] to the error [`status`] made.
+//! Those concerns live here and nowhere else.
 
+pub(crate) mod balancer;
 mod connection;
 pub(crate) mod endpoint;
 mod grpc;
 pub(crate) mod retry;
+pub(crate) mod rpc;
+mod shutdown;
+mod status;
+pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
 #[cfg(not(feature = "tls"))]
@@ -17,319 +23,208 @@ mod tls;
 #[cfg(feature = "tls")]
 mod tls;
 
-use std::error::Error as StdError;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use etcdv3_proto::etcdserverpb::watch_client::WatchClient;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
-use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
-use self::connection::{Connection, Dialer, Http2Service};
+use self::balancer::{Balancer, EndpointState};
+use self::connection::Http2Service;
 use self::endpoint::Endpoint;
-use self::retry::{Backoff, Decision, Rpc};
+use self::retry::Decision;
+use self::rpc::{Rpc, Wait};
+pub(crate) use self::shutdown::Shutdown;
+use self::status::{connect_failed, lost};
+use self::stream::GrpcStream;
 pub(crate) use self::tls::{LoadedTls, TlsConnector, TlsMaterial};
-use crate::config::ClientBuilder;
-use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};
+use crate::call::{CallOptions, Deadline};
+use crate::config::{Backoff, KeepAlive};
+use crate::error::{Code, Error, ErrorKind, Result};
 
 /// The API version this client speaks, sent as `client-api-version` metadata.
 const CLIENT_API_VERSION: &str = "3.7";
-/// How long an endpoint that failed is skipped when others are available.
-const ENDPOINT_DOWN_FOR: Duration = Duration::from_secs(1);
 
-/// Options of one call that are not part of the request itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// The call's deadline, measured from when it starts; `None` uses the client's
-    /// [`request_timeout`](crate::ClientBuilder::request_timeout).
-    pub timeout: Option<Duration>,
-    /// Fail with [`Code::NoLeader`] instead of waiting when the member has no leader.
-    pub require_leader: bool,
+/// An error that arrives this close to the deadline, or after it, is the deadline's doing
+/// (etcd cancels a request at the `grpc-timeout` it was sent, racing the client's own timer).
+const DEADLINE_SLACK: Duration = Duration::from_millis(2);
+
+/// What the transport runs on: the client's settings, checked, with endpoints parsed and TLS
+/// files read. Built by [`ClientBuilder`](crate::ClientBuilder).
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) tls: Option<LoadedTls>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) keep_alive: KeepAlive,
+    pub(crate) max_send: usize,
+    pub(crate) max_recv: usize,
+    pub(crate) backoff: Backoff,
+    pub(crate) max_attempts: u32,
+    pub(crate) propagate_deadlines: bool,
 }
 
-impl CallOptions {
-    /// Options with the given timeout.
-    pub fn with_timeout(timeout: Duration) -> Self {
-        CallOptions {
-            timeout: Some(timeout),
-            ..Self::default()
-        }
-    }
+/// Where one call goes and under which options: the call's own, the defaults of the client
+/// handle it was made through, and the endpoint it is pinned to, if any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route<'a> {
+    pub(crate) call: CallOptions,
+    pub(crate) defaults: CallOptions,
+    pub(crate) pinned: Option<&'a Arc<EndpointState>>,
 }
 
-/// A connection handle to one endpoint, from which gRPC service clients are made.
-#[derive(Debug, Clone)]
-pub(crate) struct Conn {
-    service: Http2Service,
-    max_recv: usize,
-}
-
-macro_rules! service_clients {
-    ($($name:ident => $client:ident),*) => {
-        impl Conn {
-            $(
-                pub(crate) fn $name(self) -> $client<Http2Service> {
-                    $client::new(self.service)
-                        .max_decoding_message_size(self.max_recv)
-                        .max_encoding_message_size(usize::MAX)
-                }
-            )*
-        }
-    };
-}
-
-service_clients!(watch => WatchClient);
-
-struct EndpointState {
-    /// The endpoint as given, shared with every error that names it.
-    name: Arc<str>,
-    connection: Connection,
-    /// Milliseconds since the transport started until which the endpoint is avoided.
-    down_until: AtomicU64,
-    /// Added to availability errors of this endpoint.
-    hint: Option<&'static str>,
-}
-
-/// A picked endpoint: its name and connection.
-#[derive(Debug, Clone)]
-pub(crate) struct Picked {
-    pub(crate) endpoint: Arc<str>,
-    state: Arc<EndpointState>,
-    max_recv: usize,
-}
-
-impl std::fmt::Debug for EndpointState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointState")
-            .field("endpoint", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Picked {
-    /// A live connection to this endpoint, dialled if needed. An error means nothing was sent.
-    pub(crate) async fn conn(&self) -> Result<Conn> {
-        match self.state.connection.service().await {
-            Ok(service) => Ok(Conn {
-                service,
-                max_recv: self.max_recv,
-            }),
-            Err(e) => Err(self.finish(e)),
-        }
-    }
-
-    /// Names this endpoint in the error, with advice where there is some.
-    fn finish(&self, err: Error) -> Error {
-        let err = err.with_endpoint(&*self.endpoint);
-        match self.state.hint {
-            Some(h) if err.is_unavailable() => err.with_hint(h),
-            _ => err,
-        }
-    }
-
-    /// Turns a status from this endpoint into an error naming the endpoint.
-    fn error(&self, status: &tonic::Status) -> Error {
-        self.finish(from_status(status))
-    }
-}
-
-const CLIENT_CERT_HINT: &str =
-    "if the server requires client certificates, set one with TlsConfig::client_cert_files";
-
-fn hint_for(ep: &Endpoint, tls: Option<&LoadedTls>) -> Option<&'static str> {
-    let has_identity = tls.is_some_and(LoadedTls::has_identity);
-    (ep.uses_tls(tls.is_some()) && !has_identity).then_some(CLIENT_CERT_HINT)
-}
+/// A call's deadline: when, and how long that was from its start.
+type Bound = Option<(Instant, Duration)>;
 
 pub(crate) struct Transport {
-    endpoints: RwLock<Arc<Vec<Arc<EndpointState>>>>,
-    max_recv: usize,
-    next: AtomicUsize,
-    started: Instant,
-    closed: AtomicBool,
-    request_timeout: Duration,
-    max_send: usize,
-    backoff: Backoff,
-    max_attempts: u32,
-    api_version: AsciiMetadataValue,
+    balancer: Balancer,
+    settings: Settings,
+    shutdown: Shutdown,
+    api_version: HeaderValue,
+    /// Attempts made by every call, for tests that check a call does not spin.
+    #[cfg(test)]
+    attempts: AtomicU64,
 }
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
             .field("endpoints", &self.endpoint_names())
-            .field("request_timeout", &self.request_timeout)
+            .field("request_timeout", &self.settings.request_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // The last client handle is gone: end the connections and background tasks.
+        self.shutdown.signal();
     }
 }
 
 impl Transport {
     /// Connects to every endpoint at once; succeeds when at least one answers within the
     /// connect timeout. Endpoints that fail are kept and connected lazily later.
-    pub(crate) async fn connect(b: &ClientBuilder) -> Result<Transport> {
-        if b.endpoints.is_empty() {
-            return Err(Error::config(
-                "no endpoints given (add at least one, e.g. \"http://127.0.0.1:2379\")",
-            ));
-        }
-        if b.max_recv_message_size < b.max_send_message_size {
-            return Err(Error::config(format!(
-                "max_recv_message_size ({}) must not be smaller than max_send_message_size ({})",
-                b.max_recv_message_size, b.max_send_message_size
-            )));
-        }
-        let parsed = b
+    pub(crate) async fn connect(settings: Settings) -> Result<Transport> {
+        let shutdown = Shutdown::default();
+        let states = settings
             .endpoints
             .iter()
-            .map(|s| Endpoint::parse(s))
+            .map(|ep| EndpointState::new(ep.clone(), &settings, &shutdown))
             .collect::<Result<Vec<_>>>()?;
-        let tls = match &b.tls {
-            Some(t) => Some(t.load()?),
-            None => None,
-        };
-        let keep_alive = b.keep_alive_interval.map(|i| (i, b.keep_alive_timeout));
-        let mut states = Vec::with_capacity(parsed.len());
-        for ep in parsed {
-            let dialer = Dialer::new(&ep, tls.as_ref(), b.connect_timeout, keep_alive)?;
-            states.push(Arc::new(EndpointState {
-                name: Arc::from(ep.original.as_str()),
-                hint: hint_for(&ep, tls.as_ref()),
-                connection: Connection::new(dialer),
-                down_until: AtomicU64::new(0),
-            }));
-        }
-        let dials = states.iter().map(|s| s.connection.service());
+        let balancer = Balancer::new(states.clone());
+        let dials = states.iter().map(|s| s.service());
         let results = futures_util::future::join_all(dials).await;
         let mut failures = Vec::new();
         for (state, result) in states.iter().zip(results) {
             if let Err(e) = result {
-                let hint = state.hint.map(|h| format!(" ({h})")).unwrap_or_default();
-                failures.push(format!("{}: {}{hint}", state.name, e.message()));
-                state
-                    .down_until
-                    .store(ENDPOINT_DOWN_FOR.as_millis() as u64, Ordering::Relaxed);
+                failures.push(e.to_string());
+                balancer.mark_down(state);
             }
         }
         if failures.len() == states.len() {
+            shutdown.signal();
             return Err(Error::new(
                 ErrorKind::Connect,
                 format!("could not connect to any endpoint: {}", failures.join("; ")),
             ));
         }
         Ok(Transport {
-            endpoints: RwLock::new(Arc::new(states)),
-            max_recv: b.max_recv_message_size,
-            next: AtomicUsize::new(0),
-            started: Instant::now(),
-            closed: AtomicBool::new(false),
-            request_timeout: b.request_timeout,
-            max_send: b.max_send_message_size,
-            backoff: b.backoff,
-            max_attempts: b.max_attempts.max(1),
-            api_version: AsciiMetadataValue::from_static(CLIENT_API_VERSION),
+            balancer,
+            settings,
+            shutdown,
+            api_version: HeaderValue::from_static(CLIENT_API_VERSION),
+            #[cfg(test)]
+            attempts: AtomicU64::new(0),
         })
     }
 
-    fn snapshot(&self) -> Arc<Vec<Arc<EndpointState>>> {
-        self.endpoints
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     pub(crate) fn endpoint_names(&self) -> Vec<String> {
-        self.snapshot().iter().map(|s| s.name.to_string()).collect()
+        self.balancer
+            .snapshot()
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect()
     }
 
-    pub(crate) fn endpoint_count(&self) -> usize {
-        self.snapshot().len()
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
-    /// Picks the next endpoint round-robin, skipping endpoints that failed recently unless
-    /// every endpoint did.
-    pub(crate) fn pick(&self) -> Picked {
-        let eps = self.snapshot();
-        let n = eps.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let now = self.now_ms();
-        let index = (0..n)
-            .map(|i| (start + i) % n)
-            .find(|&i| eps[i].down_until.load(Ordering::Relaxed) <= now)
-            .unwrap_or_else(|| {
-                (0..n)
-                    .min_by_key(|&i| eps[i].down_until.load(Ordering::Relaxed))
-                    .unwrap_or(0)
-            });
-        let state = eps[index].clone();
-        Picked {
-            endpoint: state.name.clone(),
-            state,
-            max_recv: self.max_recv,
+    /// The endpoint `ep` for pinned calls: the client's own when it is in the list (sharing
+    /// its connection), else a new one with the same settings, dialled on first use.
+    pub(crate) fn endpoint(&self, ep: &str) -> Result<Arc<EndpointState>> {
+        let parsed = Endpoint::parse(ep)?;
+        let known = self
+            .balancer
+            .snapshot()
+            .iter()
+            .find(|s| {
+                *s.name == *ep
+                    || (s.parsed.address == parsed.address && s.parsed.security == parsed.security)
+            })
+            .cloned();
+        match known {
+            Some(state) => Ok(state),
+            None => EndpointState::new(parsed, &self.settings, &self.shutdown),
         }
     }
 
-    pub(crate) fn mark_down(&self, picked: &Picked) {
-        let until = self.now_ms() + ENDPOINT_DOWN_FOR.as_millis() as u64;
-        picked.state.down_until.store(until, Ordering::Relaxed);
-    }
-
-    fn mark_up(&self, picked: &Picked) {
-        let down = &picked.state.down_until;
-        if down.load(Ordering::Relaxed) != 0 {
-            down.store(0, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+    /// The close signal and background tasks.
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.shutdown.is_closed()
     }
 
-    /// The deadline of a call that starts now.
-    pub(crate) fn deadline(&self, opts: &CallOptions) -> (Instant, Duration) {
-        let t = opts.timeout.unwrap_or(self.request_timeout);
-        (Instant::now() + t, t)
+    /// Closes every connection and ends every background task (waiting at most a second).
+    pub(crate) async fn close(&self) {
+        self.shutdown.close().await;
     }
 
-    /// The metadata every call carries; `grpc-timeout` tells the server the call's deadline
-    /// when the caller chose one.
-    fn metadata(&self, opts: &CallOptions, deadline: Instant) -> MetadataMap {
-        let mut md = MetadataMap::new();
-        self.add_metadata(&mut md, opts);
-        if opts.timeout.is_some() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if let Ok(v) = AsciiMetadataValue::try_from(grpc_timeout(left)) {
+    /// How many attempts calls have made so far.
+    #[cfg(test)]
+    pub(crate) fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// The call's deadline. Calls that wait by design have none unless they set one; the
+    /// client's default applies to the others.
+    fn timeout(&self, rpc: Rpc, route: &Route<'_>) -> Option<Duration> {
+        resolve_timeout(
+            route.call.get_deadline(),
+            route.defaults.get_deadline(),
+            rpc.wait(),
+            self.settings.request_timeout,
+        )
+    }
+
+    /// The metadata of one attempt. `grpc-timeout` carries what is left of the deadline, when
+    /// deadlines are propagated.
+    fn metadata(&self, route: &Route<'_>, deadline: Bound) -> HeaderMap {
+        let mut md = HeaderMap::new();
+        md.insert("client-api-version", self.api_version.clone());
+        if route.call.requires_leader() || route.defaults.requires_leader() {
+            md.insert("hasleader", HeaderValue::from_static("true"));
+        }
+        if let (true, Some((at, _))) = (self.settings.propagate_deadlines, deadline) {
+            let left = at.saturating_duration_since(Instant::now());
+            if let Ok(v) = HeaderValue::try_from(grpc_timeout(left)) {
                 md.insert("grpc-timeout", v);
             }
         }
         md
     }
 
-    fn add_metadata(&self, md: &mut MetadataMap, opts: &CallOptions) {
-        md.insert("client-api-version", self.api_version.clone());
-        if opts.require_leader {
-            md.insert("hasleader", AsciiMetadataValue::from_static("true"));
-        }
-    }
-
-    /// Sends one unary request to `path` with deadline, endpoint failover and the retry
-    /// policy of `rpc`.
+    /// Sends one unary request with the deadline, endpoint choice and retry policy of `rpc`.
     pub(crate) async fn unary<Req, Resp>(
         &self,
         rpc: Rpc,
-        path: &'static str,
         msg: Req,
-        opts: &CallOptions,
+        route: &Route<'_>,
     ) -> Result<Resp>
     where
         Req: prost::Message,
@@ -338,64 +233,196 @@ impl Transport {
         if self.is_closed() {
             return Err(Error::closed());
         }
-        let body = grpc::encode(&msg, self.max_send)?;
-        let (deadline, total) = self.deadline(opts);
-        let class = rpc.class();
-        let mut attempt: u32 = 0;
-        loop {
-            let picked = self.pick();
-            let md = self.metadata(opts, deadline);
-            let attempt_result = tokio::time::timeout_at(deadline, async {
-                let conn = picked.conn().await?;
-                grpc::unary(conn.service, path, body.clone(), md, conn.max_recv)
-                    .await
-                    .map_err(|e| picked.finish(e))
-            })
-            .await;
-            let err = match attempt_result {
-                Err(_) => Error::timeout(total).with_endpoint(&*picked.endpoint),
-                Ok(Ok(resp)) => {
-                    self.mark_up(&picked);
-                    return Ok(resp);
+        let body = grpc::encode(&msg, self.settings.max_send)?;
+        let max_recv = self.settings.max_recv;
+        self.call(rpc, route, |service, headers, _| {
+            grpc::unary(service, rpc.path(), body.clone(), headers, max_recv)
+        })
+        .await
+    }
+
+    /// Opens a stream for `rpc` on a live endpoint and writes `first` on it (for an RPC whose
+    /// client does not stream, `first` is the whole request and ends it). Resolves when
+    /// etcd answers (its first message), moving to the next endpoint while opening fails
+    /// (opening changes nothing on the server). The call's deadline covers only the opening;
+    /// calls that wait by design (watch, keep-alive, observe) have none unless they set one.
+    pub(crate) async fn open_stream<Req, Resp>(
+        &self,
+        rpc: Rpc,
+        route: &Route<'_>,
+        first: &[Req],
+    ) -> Result<GrpcStream<Req, Resp>>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        if self.is_closed() {
+            return Err(Error::closed());
+        }
+        let max_send = self.settings.max_send;
+        let frames = first
+            .iter()
+            .map(|m| grpc::encode(m, max_send))
+            .collect::<Result<Vec<Bytes>>>()?;
+        let max_recv = self.settings.max_recv;
+        let shutdown = &self.shutdown;
+        self.call(rpc, route, |service, headers, ep| {
+            let frames = frames.clone();
+            let endpoint = ep.name.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                let (response, mut send, in_flight) =
+                    service.open(rpc.path(), headers).await.map_err(|e| {
+                        connect_failed("the connection closed before the stream opened", e)
+                    })?;
+                let last = frames.len();
+                for (i, frame) in frames.into_iter().enumerate() {
+                    let end = !rpc.client_streams() && i + 1 == last;
+                    send.send_data(frame, end).map_err(lost)?;
                 }
-                Ok(Err(err)) => err,
-            };
-            attempt += 1;
-            self.after_failure(class, &picked, err, attempt, deadline)
-                .await?;
+                let (parts, recv) = response.await.map_err(lost)?.into_parts();
+                grpc::check_response(&parts)?;
+                Ok(GrpcStream::new(stream::Parts {
+                    send: rpc.client_streams().then_some(send),
+                    recv,
+                    in_flight,
+                    endpoint,
+                    max_send,
+                    max_recv,
+                    shutdown,
+                }))
+            }
+        })
+        .await
+    }
+
+    /// The attempt loop of every call. A call without a deadline ends at the latest when the
+    /// client closes.
+    async fn call<T, F, Fut>(&self, rpc: Rpc, route: &Route<'_>, attempt: F) -> Result<T>
+    where
+        F: FnMut(Http2Service, HeaderMap, &Arc<EndpointState>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        match self.timeout(rpc, route) {
+            Some(t) => {
+                self.attempts_until(rpc, route, Some((Instant::now() + t, t)), attempt)
+                    .await
+            }
+            None => tokio::select! {
+                r = self.attempts_until(rpc, route, None, attempt) => r,
+                () = self.shutdown.closed() => Err(Error::closed()),
+            },
         }
     }
 
-    /// Decides, after attempt number `attempt` failed with `err`, whether to try again: marks
+    async fn attempts_until<T, F, Fut>(
+        &self,
+        rpc: Rpc,
+        route: &Route<'_>,
+        deadline: Bound,
+        mut attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut(Http2Service, HeaderMap, &Arc<EndpointState>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut failed: u32 = 0;
+        loop {
+            let ep = match route.pinned {
+                Some(p) => p.clone(),
+                None => self.balancer.pick(),
+            };
+            #[cfg(test)]
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            let headers = self.metadata(route, deadline);
+            // Two stages, so that a timeout knows whether the request was sent. The first
+            // needs no timer when the connection is up.
+            let connected = match ep.ready() {
+                Some(service) => Some(Ok(service)),
+                None => within(deadline, ep.service()).await,
+            };
+            let result = match connected {
+                None => Err(Error::timeout(deadline_len(deadline)).with_endpoint(&*ep.name)),
+                Some(Err(e)) => Err(e),
+                Some(Ok(service)) => match within(deadline, attempt(service, headers, &ep)).await {
+                    None => Err(Error::timeout(deadline_len(deadline))
+                        .sent()
+                        .with_endpoint(&*ep.name)),
+                    Some(r) => r.map_err(|e| ep.finish(e)),
+                },
+            };
+            match result {
+                Ok(v) => {
+                    self.balancer.mark_up(&ep);
+                    return Ok(v);
+                }
+                Err(err) => {
+                    failed += 1;
+                    self.after_failure(rpc, route, &ep, err, failed, deadline)
+                        .await?;
+                }
+            }
+        }
+    }
+
+    /// Decides, after attempt number `failed` failed with `err`, whether to try again: marks
     /// the endpoint down when it is at fault, waits the backoff pause, and returns `Ok` to
     /// retry or the error to give up.
     async fn after_failure(
         &self,
-        class: retry::RetryClass,
-        picked: &Picked,
+        rpc: Rpc,
+        route: &Route<'_>,
+        ep: &EndpointState,
         err: Error,
-        attempt: u32,
-        deadline: Instant,
+        failed: u32,
+        deadline: Bound,
     ) -> Result<()> {
-        if err.kind() == ErrorKind::Timeout {
-            // A hung endpoint (stalled member, partition) should not take the next call
-            // too: prefer the others for a while.
-            self.mark_down(picked);
+        if self.is_closed() {
+            let closed = Error::closed();
+            return Err(if err.was_sent() {
+                closed.sent()
+            } else {
+                closed
+            });
+        }
+        let err = match deadline {
+            Some((at, total)) if past(at) && deadline_shaped(&err) => err.into_timeout(total),
+            _ => err,
+        };
+        if err.kind() == ErrorKind::Timeout && err.grpc_code().is_none() {
+            // The caller's deadline. A hung endpoint (stalled member, partition) should not
+            // take the next call too, unless the call waits by design.
+            if rpc.wait() == Wait::Prompt {
+                self.balancer.mark_down(ep);
+            }
             return Err(err);
         }
-        match retry::decide(class, &err, self.endpoint_count(), false) {
-            Decision::Fail | Decision::RefreshToken => return Err(err),
+        let endpoints = match route.pinned {
+            Some(_) => 1,
+            None => self.balancer.len(),
+        };
+        match retry::decide(rpc.class(), &err, endpoints, false) {
+            Decision::Fail | Decision::RefreshToken => {
+                // A write that broke in flight says as much about the endpoint as a timeout.
+                if err.kind() == ErrorKind::Unavailable {
+                    self.balancer.mark_down(ep);
+                }
+                return Err(err);
+            }
             Decision::Retry { endpoint_down } => {
                 if endpoint_down {
-                    self.mark_down(picked);
+                    self.balancer.mark_down(ep);
                 }
             }
         }
-        if attempt >= self.max_attempts || self.is_closed() {
+        // Without a deadline the call waits as long as it must; the backoff keeps it calm.
+        if deadline.is_some() && failed >= self.settings.max_attempts {
             return Err(err);
         }
-        let pause = self.backoff.delay(attempt, self.endpoint_count());
-        if Instant::now() + pause >= deadline {
+        let pause = self.settings.backoff.delay(failed, endpoints);
+        if let Some((at, _)) = deadline
+            && Instant::now() + pause >= at
+        {
             return Err(err);
         }
         if !pause.is_zero() {
@@ -403,57 +430,60 @@ impl Transport {
         }
         Ok(())
     }
+}
 
-    /// Opens a stream on a live endpoint, moving to the next endpoint while opening fails with
-    /// an error that proves nothing was processed (or any availability error, since opening a
-    /// stream changes nothing on the server). Returns the stream and the endpoint it is on.
-    pub(crate) async fn open_stream<T, F, Fut>(
-        &self,
-        opts: &CallOptions,
-        open: F,
-    ) -> Result<(T, Picked)>
-    where
-        F: Fn(Conn, MetadataMap) -> Fut,
-        Fut: Future<Output = Result<T, tonic::Status>>,
-    {
-        if self.is_closed() {
-            return Err(Error::closed());
-        }
-        let (deadline, total) = self.deadline(opts);
-        let mut attempt: u32 = 0;
-        loop {
-            let picked = self.pick();
-            let mut md = MetadataMap::new();
-            self.add_metadata(&mut md, opts);
-            let attempt_result = tokio::time::timeout_at(deadline, async {
-                let conn = picked.conn().await?;
-                open(conn, md).await.map_err(|status| picked.error(&status))
-            })
-            .await;
-            let err = match attempt_result {
-                Err(_) => Error::timeout(total).with_endpoint(&*picked.endpoint),
-                Ok(Ok(stream)) => {
-                    self.mark_up(&picked);
-                    return Ok((stream, picked));
-                }
-                Ok(Err(err)) => err,
-            };
-            attempt += 1;
-            self.after_failure(
-                retry::RetryClass::Repeatable,
-                &picked,
-                err,
-                attempt,
-                deadline,
-            )
-            .await?;
-        }
+/// A call's timeout: its own deadline, else none for calls that wait by design, else the
+/// client handle's default, else the client's request timeout.
+fn resolve_timeout(
+    call: Deadline,
+    defaults: Deadline,
+    wait: Wait,
+    request_timeout: Duration,
+) -> Option<Duration> {
+    let deadline = match (call, wait) {
+        (Deadline::Default, Wait::MayBlock) => Deadline::Never,
+        (Deadline::Default, Wait::Prompt) => defaults,
+        (d, _) => d,
+    };
+    match deadline {
+        Deadline::After(d) => Some(d),
+        Deadline::Never => None,
+        _ => Some(request_timeout),
     }
 }
 
-/// A `grpc-timeout` header value: at most 8 digits and a unit.
+/// Runs `f` until the deadline, if there is one; `None` when it ran out.
+async fn within<F: Future>(deadline: Bound, f: F) -> Option<F::Output> {
+    match deadline {
+        Some((at, _)) => tokio::time::timeout_at(at, f).await.ok(),
+        None => Some(f.await),
+    }
+}
+
+fn deadline_len(deadline: Bound) -> Duration {
+    deadline.map(|(_, d)| d).unwrap_or_default()
+}
+
+/// Whether the deadline has passed (within [`DEADLINE_SLACK`]).
+fn past(at: Instant) -> bool {
+    Instant::now() + DEADLINE_SLACK >= at
+}
+
+/// Failures that a deadline passing produces: a cancelled or broken stream, a refused dial, a
+/// bare gRPC status, or etcd giving up on a request whose context ended (its commit wait timed
+/// out or was cancelled). etcd's refusals (compacted, no leader ...) are not.
+fn deadline_shaped(err: &Error) -> bool {
+    match err.kind() {
+        ErrorKind::Unavailable | ErrorKind::Connect => true,
+        ErrorKind::Server => err.code().is_none_or(Code::may_have_been_applied),
+        _ => false,
+    }
+}
+
+/// A `grpc-timeout` header value: at most 8 digits and a unit, rounded up so that the
+/// server's deadline never comes before the client's.
 fn grpc_timeout(d: Duration) -> String {
-    let ms = d.as_millis();
+    let ms = d.as_nanos().div_ceil(1_000_000);
     if ms < 100_000_000 {
         format!("{}m", ms.max(1))
     } else {
@@ -461,78 +491,44 @@ fn grpc_timeout(d: Duration) -> String {
     }
 }
 
-/// Joins an error and its sources into one line, dropping repeated parts, and adds a hint for
-/// common causes.
-pub(crate) fn describe(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) && s != "transport error" {
-            parts.push(s);
-        }
-        cur = e.source();
-    }
-    let mut text = parts.join(": ");
-    let lower = text.to_lowercase();
-    let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
-        Some("the server certificate is not signed by a trusted CA (set the CA certificate)")
-    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
-        Some("the server certificate does not name this host")
-    } else if lower.contains("certificaterequired") || lower.contains("certificate required") {
-        Some("the server requires a client certificate")
-    } else if lower.contains("invalidcontenttype")
-        || lower.contains("corrupt message")
-        || lower.contains("received corrupt")
-    {
-        Some("the server does not speak TLS on this port (use http:// or drop the TLS config)")
-    } else if lower.contains("connection refused") {
-        Some("nothing listens there; is etcd running?")
-    } else {
-        None
-    };
-    if let Some(h) = hint {
-        text.push_str(" (");
-        text.push_str(h);
-        text.push(')');
-    }
-    if text.is_empty() {
-        text = "unknown error".into();
-    }
-    text
-}
+#[cfg(test)]
+mod unit {
+    use super::*;
 
-/// Turns a gRPC status into an [`Error`]: etcd's own errors by their message, a broken
-/// connection by the error chain.
-pub(crate) fn from_status(status: &tonic::Status) -> Error {
-    let grpc = GrpcCode::from(status.code());
-    if let Some(code) = Code::from_message(status.message()) {
-        return Error::server(Some(code), grpc, status.message());
+    #[test]
+    fn deadlines_resolve_from_the_call_outwards() {
+        let ten = Duration::from_secs(10);
+        let three = Duration::from_secs(3);
+        let one = Duration::from_secs(1);
+        use Deadline::{After, Default as D, Never};
+        // The client's request timeout, unless a handle or the call says otherwise.
+        assert_eq!(resolve_timeout(D, D, Wait::Prompt, ten), Some(ten));
+        assert_eq!(
+            resolve_timeout(D, After(three), Wait::Prompt, ten),
+            Some(three)
+        );
+        assert_eq!(
+            resolve_timeout(After(one), After(three), Wait::Prompt, ten),
+            Some(one)
+        );
+        assert_eq!(
+            resolve_timeout(Never, After(three), Wait::Prompt, ten),
+            None
+        );
+        // Calls that wait by design take only their own deadline.
+        assert_eq!(resolve_timeout(D, After(three), Wait::MayBlock, ten), None);
+        assert_eq!(resolve_timeout(D, D, Wait::MayBlock, ten), None);
+        assert_eq!(
+            resolve_timeout(After(one), D, Wait::MayBlock, ten),
+            Some(one)
+        );
     }
-    if let Some(rest) = status
-        .message()
-        .strip_prefix("Error, decoded message length too large: found ")
-    {
-        let (found, limit) = rest.split_once(", the limit is: ").unwrap_or((rest, "?"));
-        return Error::response_too_large(found, limit).with_grpc(grpc);
-    }
-    // A stream that broke carries the transport error (h2, I/O) as its source.
-    match std::error::Error::source(status).map(describe) {
-        Some(text)
-            if matches!(
-                grpc,
-                GrpcCode::Unavailable | GrpcCode::Unknown | GrpcCode::Internal | GrpcCode::Canceled
-            ) =>
-        {
-            Error::new(ErrorKind::Unavailable, format!("connection lost: {text}")).with_grpc(grpc)
-        }
-        _ => {
-            let msg = if status.message().is_empty() {
-                format!("etcd returned gRPC status {:?}", status.code())
-            } else {
-                status.message().to_owned()
-            };
-            Error::server(None, grpc, msg)
-        }
+
+    #[test]
+    fn grpc_timeouts_round_up() {
+        assert_eq!(grpc_timeout(Duration::from_micros(1500)), "2m");
+        assert_eq!(grpc_timeout(Duration::from_millis(250)), "250m");
+        assert_eq!(grpc_timeout(Duration::ZERO), "1m");
+        assert_eq!(grpc_timeout(Duration::from_secs(200_000)), "200000S");
     }
 }

@@ -45,3 +45,8 @@ impl TlsConnector {
         Err(disabled())
     }
 }
+
+/// No TLS, no TLS advice.
+pub(crate) fn hint(_e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    None
+}

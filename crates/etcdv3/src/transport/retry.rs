@@ -5,81 +5,8 @@
 //! were never sent (the connection could not be made) or never applied (the server rejected
 //! them before processing: learner rejections, stale auth tokens).
 
-use std::time::Duration;
-
+use super::rpc::RetryClass;
 use crate::error::{Code, Error, ErrorKind, GrpcCode};
-
-/// Whether an RPC may run twice without harm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RetryClass {
-    /// Reads and idempotent requests: retried on any availability failure.
-    Repeatable,
-    /// Writes: retried only when the request provably did not reach the server.
-    AtMostOnce,
-}
-
-/// Every unary RPC the client sends, with its retry class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
-pub(crate) enum Rpc {
-    Range,
-    Put,
-    DeleteRange,
-    Txn { read_only: bool },
-    Compact,
-    LeaseGrant,
-    LeaseRevoke,
-    LeaseTimeToLive,
-    LeaseLeases,
-    MemberAdd,
-    MemberRemove,
-    MemberUpdate,
-    MemberList,
-    MemberPromote,
-    Alarm,
-    Status,
-    Defragment,
-    Hash,
-    HashKv,
-    MoveLeader,
-    Downgrade,
-    Authenticate,
-    AuthAdmin,
-    AuthRead,
-}
-
-impl Rpc {
-    pub(crate) fn class(self) -> RetryClass {
-        use RetryClass::*;
-        match self {
-            Rpc::Range
-            | Rpc::Txn { read_only: true }
-            | Rpc::LeaseGrant
-            | Rpc::LeaseRevoke
-            | Rpc::LeaseTimeToLive
-            | Rpc::LeaseLeases
-            | Rpc::MemberList
-            | Rpc::Alarm
-            | Rpc::Status
-            | Rpc::Hash
-            | Rpc::HashKv
-            | Rpc::MoveLeader
-            | Rpc::AuthRead => Repeatable,
-            Rpc::Put
-            | Rpc::DeleteRange
-            | Rpc::Txn { read_only: false }
-            | Rpc::Compact
-            | Rpc::MemberAdd
-            | Rpc::MemberRemove
-            | Rpc::MemberUpdate
-            | Rpc::MemberPromote
-            | Rpc::Defragment
-            | Rpc::Downgrade
-            | Rpc::Authenticate
-            | Rpc::AuthAdmin => AtMostOnce,
-        }
-    }
-}
 
 /// What the retry loop does after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +36,15 @@ pub(crate) fn decide(
             return match class {
                 RetryClass::Repeatable => Decision::Retry {
                     endpoint_down: true,
+                },
+                RetryClass::AtMostOnce => Decision::Fail,
+            };
+        }
+        // The server's own deadline passed (not the caller's: the loop checks that first).
+        ErrorKind::Timeout if err.grpc_code().is_some() => {
+            return match class {
+                RetryClass::Repeatable => Decision::Retry {
+                    endpoint_down: false,
                 },
                 RetryClass::AtMostOnce => Decision::Fail,
             };
@@ -149,53 +85,13 @@ pub(crate) fn decide(
     }
 }
 
-/// The pause between attempts.
-///
-/// Retries first walk the other endpoints without pausing; after each full round over a quorum
-/// of endpoints the client waits `base`, doubling each round up to `max`, with ±`jitter` random
-/// spread so that many clients do not retry in step.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Backoff {
-    pub(crate) base: Duration,
-    pub(crate) max: Duration,
-    pub(crate) jitter: f64,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(25),
-            max: Duration::from_millis(500),
-            jitter: 0.1,
-        }
-    }
-}
-
-impl Backoff {
-    /// The pause before attempt `attempt` (1-based: the first retry is attempt 1), given
-    /// `endpoints` endpoints, and a random number `r` in `[0, 1)`.
-    pub(crate) fn delay_with(&self, attempt: u32, endpoints: usize, r: f64) -> Duration {
-        let quorum = (endpoints / 2 + 1) as u32;
-        if attempt == 0 || !attempt.is_multiple_of(quorum) {
-            return Duration::ZERO;
-        }
-        let round = attempt / quorum;
-        let factor = 2f64.powi(round.saturating_sub(1).min(30) as i32);
-        let base = self.base.as_secs_f64() * factor;
-        let capped = base.min(self.max.as_secs_f64());
-        let spread = 1.0 + self.jitter * (2.0 * r - 1.0);
-        Duration::from_secs_f64((capped * spread).max(0.0))
-    }
-
-    /// As [`delay_with`](Self::delay_with) with a random `r`.
-    pub(crate) fn delay(&self, attempt: u32, endpoints: usize) -> Duration {
-        self.delay_with(attempt, endpoints, rand::random::<f64>())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::config::Backoff;
+    use crate::transport::rpc::Rpc;
 
     fn server(code: Code) -> Error {
         Error::server(Some(code), code.grpc_code(), code.message())
@@ -208,24 +104,10 @@ mod tests {
     const WRITES: [Rpc; 5] = [
         Rpc::Put,
         Rpc::DeleteRange,
-        Rpc::Txn { read_only: false },
+        Rpc::Txn,
         Rpc::Compact,
         Rpc::Defragment,
     ];
-
-    #[test]
-    fn classes_per_rpc() {
-        assert_eq!(Rpc::Range.class(), RetryClass::Repeatable);
-        assert_eq!(Rpc::Txn { read_only: true }.class(), RetryClass::Repeatable);
-        assert_eq!(Rpc::MemberList.class(), RetryClass::Repeatable);
-        assert_eq!(Rpc::Status.class(), RetryClass::Repeatable);
-        assert_eq!(Rpc::AuthRead.class(), RetryClass::Repeatable);
-        for w in WRITES {
-            assert_eq!(w.class(), RetryClass::AtMostOnce, "{w:?}");
-        }
-        assert_eq!(Rpc::MemberAdd.class(), RetryClass::AtMostOnce);
-        assert_eq!(Rpc::Authenticate.class(), RetryClass::AtMostOnce);
-    }
 
     #[test]
     fn connect_failures_retry_everything() {

@@ -7,6 +7,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 
+use super::status::connect_failed;
 use crate::error::{Error, ErrorKind, Result};
 
 /// TLS settings with every file read and parsed: one per client, shared by its endpoints.
@@ -139,11 +140,42 @@ impl TlsConnector {
             .connect(self.name.clone(), io)
             .await
             .map_err(|e| {
-                Error::new(
-                    ErrorKind::Connect,
-                    format!("TLS handshake failed: {}", super::describe(&e)),
-                )
+                // tokio-rustls wraps the rustls error in an io::Error: keep the rustls error
+                // itself as the cause when there is one.
+                match e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+                    true => match e.into_inner().map(|b| b.downcast::<rustls::Error>()) {
+                        Some(Ok(tls)) => connect_failed("TLS handshake failed", *tls),
+                        _ => Error::new(ErrorKind::Connect, "TLS handshake failed"),
+                    },
+                    false => connect_failed("TLS handshake failed", e),
+                }
             })
+    }
+}
+
+/// Advice for a TLS failure, from the rustls error's variant.
+pub(crate) fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert, Error as E, InvalidMessage};
+    match e.downcast_ref::<rustls::Error>()? {
+        E::InvalidCertificate(Cert::UnknownIssuer) => {
+            Some("the server certificate is not signed by a trusted CA (set the CA certificate)")
+        }
+        E::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => {
+            Some("the server certificate does not name this host")
+        }
+        E::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => {
+            Some("the server certificate has expired")
+        }
+        E::AlertReceived(Alert::CertificateRequired | Alert::BadCertificate) => {
+            Some("the server requires a client certificate it accepts")
+        }
+        E::AlertReceived(Alert::UnknownCA) => {
+            Some("the server does not trust the client certificate's CA")
+        }
+        E::InvalidMessage(InvalidMessage::InvalidContentType | InvalidMessage::MessageTooLarge) => {
+            Some("the server does not speak TLS on this port (use http:// or drop the TLS config)")
+        }
+        _ => None,
     }
 }
 
