@@ -64,8 +64,9 @@
 //!   on a loaded machine.
 //! * **Cleanup.** Dropping [`EtcdCluster`] SIGKILLs and reaps every member and removes the
 //!   temp dir, also during a panic; a panicking drop first prints the last 60 lines of each
-//!   member's log to stderr. A test process killed with SIGKILL cannot clean up; as a
-//!   backstop the children are spawned with `kill_on_drop`.
+//!   member's log to stderr. A test process killed with SIGKILL cannot clean up: its members
+//!   keep running until killed by hand (`kill_on_drop` only covers a process handle dropped
+//!   without the cluster's own cleanup).
 //! * **Auth.** With [`EtcdClusterBuilder::auth`], the testkit's own health probes
 //!   authenticate as root. Without it, a Range rejected by the auth check (for example after
 //!   a test enabled auth itself) still counts as an answer, since etcd checks permissions

@@ -159,12 +159,7 @@ async fn keep_alive_pings_detect_a_silent_partition_before_the_deadline() {
 async fn many_calls_to_a_dead_endpoint_share_their_dials() {
     let cl = cluster(1).await;
     let proxy = FaultProxy::start(&cl.endpoint(0)).await.unwrap();
-    let c = Client::builder()
-        .endpoints([proxy.endpoint()])
-        .max_attempts(1)
-        .connect()
-        .await
-        .unwrap();
+    let c = common::one_attempt_client(&proxy).await;
     c.kv().put("k", "v").await.unwrap();
     proxy.refuse();
     proxy.reset_connections();

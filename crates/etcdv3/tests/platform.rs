@@ -126,12 +126,7 @@ async fn close_fails_calls_in_flight_and_after() {
 async fn errors_say_whether_a_write_may_have_been_applied() {
     let cl = cluster(1).await;
     let proxy = FaultProxy::start(&cl.endpoint(0)).await.unwrap();
-    let c = Client::builder()
-        .endpoints([proxy.endpoint()])
-        .max_attempts(1)
-        .connect()
-        .await
-        .unwrap();
+    let c = common::one_attempt_client(&proxy).await;
     c.kv().put("k", "v").await.unwrap();
 
     // Never sent: the connection could not be made.

@@ -292,8 +292,9 @@ impl KvClient {
                     .await
                 {
                     Ok(r) => Ok(OpResponse::Get(r.into())),
+                    // Boxed: the lookup opens a stream, a large future for a rare path.
                     Err(e) if e.is_compacted() && revision > 0 => {
-                        Err(c.annotate_compacted(e, key, revision).await)
+                        Err(Box::pin(c.annotate_compacted(e, key, revision)).await)
                     }
                     Err(e) => Err(e),
                 }
@@ -328,7 +329,7 @@ impl KvClient {
         {
             Ok(r) => Ok(r.into()),
             Err(e) if e.is_compacted() => {
-                Err(c.annotate_compacted(e, b"\0".to_vec(), revision).await)
+                Err(Box::pin(c.annotate_compacted(e, b"\0".to_vec(), revision)).await)
             }
             Err(e) => Err(e),
         }

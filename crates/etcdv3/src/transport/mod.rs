@@ -308,10 +308,15 @@ impl Transport {
                 self.attempts_until(rpc, route, Some((Instant::now() + t, t)), attempt)
                     .await
             }
-            None => tokio::select! {
-                r = self.attempts_until(rpc, route, None, attempt) => r,
-                () = self.shutdown.closed() => Err(Error::closed()),
-            },
+            None => {
+                Box::pin(async {
+                    tokio::select! {
+                        r = self.attempts_until(rpc, route, None, attempt) => r,
+                        () = self.shutdown.closed() => Err(Error::closed()),
+                    }
+                })
+                .await
+            }
         }
     }
 
@@ -337,9 +342,11 @@ impl Transport {
             let headers = self.metadata(route, deadline);
             // Two stages, so that a timeout knows whether the request was sent. The first
             // needs no timer when the connection is up.
+            // Dialling (TCP, TLS and HTTP/2 handshakes) is boxed: inline, its large future
+            // would make every call's future large, and moving it costs on every call.
             let connected = match ep.ready() {
                 Some(service) => Some(Ok(service)),
-                None => within(deadline, ep.service()).await,
+                None => within(deadline, Box::pin(ep.service())).await,
             };
             let result = match connected {
                 None => Err(Error::timeout(deadline_len(deadline)).with_endpoint(&*ep.name)),
@@ -358,8 +365,7 @@ impl Transport {
                 }
                 Err(err) => {
                     failed += 1;
-                    self.after_failure(rpc, route, &ep, err, failed, deadline)
-                        .await?;
+                    Box::pin(self.after_failure(rpc, route, &ep, err, failed, deadline)).await?;
                 }
             }
         }

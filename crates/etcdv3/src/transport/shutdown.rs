@@ -3,6 +3,8 @@
 //! is closed or its last handle is dropped.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
@@ -13,8 +15,14 @@ use tokio_util::task::TaskTracker;
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// The close signal and the tasks that obey it.
+///
+/// The hot paths only read an atomic flag: the token's own check takes a lock, and a task
+/// that polled it on every wake-up (a connection driver wakes for every frame) would pay that
+/// lock per request. So tasks are not raced against the token; a watcher per task, woken only
+/// when the client closes or the task ends, aborts it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Shutdown {
+    closed: Arc<AtomicBool>,
     token: CancellationToken,
     tasks: TaskTracker,
 }
@@ -25,21 +33,22 @@ impl Shutdown {
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let handle = self.tasks.spawn(task);
+        let abort = handle.abort_handle();
         let token = self.token.clone();
-        self.tasks
-            .spawn(async move {
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => {}
-                    () = task => {}
-                }
-            })
-            .abort_handle()
+        let on_close = handle.abort_handle();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = token.cancelled() => on_close.abort(),
+                _ = handle => {}
+            }
+        });
+        abort
     }
 
     /// Whether the client was closed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Resolves when the client closes.
@@ -49,6 +58,7 @@ impl Shutdown {
 
     /// Signals every task to end, without waiting (for `Drop`).
     pub(crate) fn signal(&self) {
+        self.closed.store(true, Ordering::Release);
         self.token.cancel();
         self.tasks.close();
     }

@@ -44,6 +44,17 @@ pub async fn client_with_timeout(cluster: &EtcdCluster, timeout: Duration) -> Cl
         .expect("connect")
 }
 
+/// A client of the proxy's endpoint only, making one attempt per call: failures come back as
+/// they happened, unretried.
+pub async fn one_attempt_client(proxy: &etcdv3_testkit::FaultProxy) -> Client {
+    Client::builder()
+        .endpoints([proxy.endpoint()])
+        .max_attempts(1)
+        .connect()
+        .await
+        .expect("connect through the proxy")
+}
+
 /// Runs a scenario once on a single member and once on three members.
 #[macro_export]
 macro_rules! per_topology {
