@@ -9,6 +9,7 @@ use crate::call::CallOptions;
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
 use crate::kv::KvClient;
+use crate::lease::{Keepers, LeaseClient};
 use crate::transport::balancer::EndpointState;
 use crate::transport::rpc::Rpc;
 use crate::transport::stream::GrpcStream;
@@ -53,6 +54,15 @@ pub struct Client {
     transport: Arc<Transport>,
     defaults: CallOptions,
     pinned: Option<Arc<EndpointState>>,
+    services: Arc<Services>,
+}
+
+/// The state that services keep per client (shared by its clones and `with_*` copies; a
+/// [`Client::for_endpoint`] copy has its own, since its streams go elsewhere).
+#[derive(Debug, Default)]
+pub(crate) struct Services {
+    /// The lease keep-alive task.
+    keepers: Keepers,
 }
 
 /// A handle that does not keep the client alive, for background tasks: they end when the last
@@ -62,17 +72,19 @@ pub(crate) struct WeakClient {
     transport: Weak<Transport>,
     defaults: CallOptions,
     pinned: Option<Arc<EndpointState>>,
+    services: Weak<Services>,
 }
 
 impl WeakClient {
-    /// The client, while a `Client` handle exists and it is not closed.
-    #[allow(dead_code)]
+    /// The client, while a `Client` handle of it exists and it is not closed.
     pub(crate) fn upgrade(&self) -> Option<Client> {
         let transport = self.transport.upgrade()?;
+        let services = self.services.upgrade()?;
         (!transport.is_closed()).then(|| Client {
             transport,
             defaults: self.defaults,
             pinned: self.pinned.clone(),
+            services,
         })
     }
 }
@@ -100,12 +112,19 @@ impl Client {
             transport: Arc::new(transport),
             defaults,
             pinned: None,
+            services: Arc::default(),
         })
     }
 
     /// The KV service: get, put, delete, transactions, compaction.
     pub fn kv(&self) -> KvClient {
         KvClient::new(self.clone())
+    }
+
+    /// The Lease service: grant, revoke, time-to-live, list, and keep-alive over one shared
+    /// stream.
+    pub fn lease(&self) -> LeaseClient {
+        LeaseClient::new(self.clone())
     }
 
     /// The endpoints this client uses, as given. A client from
@@ -153,6 +172,7 @@ impl Client {
             transport: self.transport.clone(),
             defaults: self.defaults,
             pinned: Some(self.transport.endpoint(endpoint)?),
+            services: Arc::default(),
         })
     }
 
@@ -172,18 +192,27 @@ impl Client {
     }
 
     /// A handle for background tasks that does not keep the client alive.
-    #[allow(dead_code)]
     pub(crate) fn downgrade(&self) -> WeakClient {
         WeakClient {
             transport: Arc::downgrade(&self.transport),
             defaults: self.defaults,
             pinned: self.pinned.clone(),
+            services: Arc::downgrade(&self.services),
         }
+    }
+
+    /// The lease keep-alive task of this client.
+    pub(crate) fn keepers(&self) -> &Keepers {
+        &self.services.keepers
+    }
+
+    /// The client's connect timeout.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.transport.connect_timeout()
     }
 
     /// Spawns a background task that ends at the latest when the client closes or its last
     /// handle is dropped. The task must hold a [`WeakClient`], never a `Client`.
-    #[allow(dead_code)]
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         self.transport.shutdown().spawn(task);
     }

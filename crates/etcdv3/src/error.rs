@@ -63,6 +63,10 @@ pub enum ErrorKind {
     Closed,
     /// The server sent something the client did not expect.
     Protocol,
+    /// A kept-alive lease got no answer from etcd within its TTL (for the first answer: the
+    /// connect timeout + 1 s), so it may have expired on the server. Ends a
+    /// [`LeaseKeepAlive`](crate::LeaseKeepAlive); see [`Error::is_lease_expired`].
+    LeaseExpired,
 }
 
 /// The gRPC status code that came with a server error.
@@ -558,6 +562,14 @@ impl Error {
         self.has_code(Code::LeaseNotFound)
     }
 
+    /// Keeping a lease alive ended because etcd did not answer within the lease's TTL
+    /// ([`ErrorKind::LeaseExpired`]): the lease may be gone. Unlike
+    /// [`is_lease_not_found`](Self::is_lease_not_found) this is the client's conclusion, not
+    /// etcd's answer; ask with `time_to_live` when it matters.
+    pub fn is_lease_expired(&self) -> bool {
+        self.0.kind == ErrorKind::LeaseExpired
+    }
+
     /// The backend quota is exhausted ([`Code::NoSpace`]).
     pub fn is_no_space(&self) -> bool {
         self.has_code(Code::NoSpace)
@@ -623,7 +635,10 @@ impl Error {
             | ErrorKind::InvalidRequest
             | ErrorKind::RequestTooLarge
             | ErrorKind::Connect => false,
-            ErrorKind::Unavailable | ErrorKind::ResponseTooLarge | ErrorKind::Protocol => true,
+            ErrorKind::Unavailable
+            | ErrorKind::ResponseTooLarge
+            | ErrorKind::Protocol
+            | ErrorKind::LeaseExpired => true,
             ErrorKind::Timeout | ErrorKind::Closed | ErrorKind::Canceled | ErrorKind::Server => {
                 if !self.0.sent {
                     return false;

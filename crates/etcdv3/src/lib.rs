@@ -1,5 +1,5 @@
-//! An etcd v3 client: KV, transactions and compaction over a resilient transport, with
-//! typed errors.
+//! An etcd v3 client: KV, transactions, compaction and leases over a resilient transport,
+//! with typed errors.
 //!
 //! ```no_run
 //! use etcdv3::{Client, Compare, Kv, Op};
@@ -25,6 +25,14 @@
 //! kv.compact(rev).await?;
 //! let err = kv.get("config/mode").revision(rev - 1).await.unwrap_err();
 //! assert!(err.is_compacted());
+//!
+//! // A key that lives as long as this process keeps its lease alive.
+//! let lease = client.lease().grant(10).await?;
+//! kv.put("workers/1", "busy").lease(lease.id()).await?;
+//! let alive = client.lease().keep_alive(lease.id());
+//! // ... work ...
+//! drop(alive); // no longer renewed: the key goes after 10 s (or revoke it now)
+//! client.lease().revoke(lease.id()).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -55,6 +63,13 @@
 //! - **Cancellation.** Dropping a request future cancels the request: the client resets its
 //!   HTTP/2 stream and etcd stops working on it. A write may still have been applied if it had
 //!   already been sent.
+//! - **Leases.** [`Client::lease`] grants, revokes, lists and inspects leases. Every lease a
+//!   client keeps alive ([`LeaseClient::keep_alive`]) is renewed by one background task over
+//!   one shared stream, at a third of its TTL; the stream moves to another member at once when
+//!   its member fails. A lease that does not exist is always
+//!   [`is_lease_not_found`](Error::is_lease_not_found) (Go answers some calls with TTL -1 or
+//!   a silently closed channel); a kept lease that etcd stops answering for longer than its
+//!   TTL ends its handle with [`ErrorKind::LeaseExpired`].
 //! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
 //!   every key in the store. There is no confirmation.
 //!
@@ -118,6 +133,7 @@ mod client;
 mod config;
 mod error;
 mod kv;
+mod lease;
 mod transport;
 
 pub use crate::call::{Call, CallOptions, Deadline};
@@ -128,4 +144,9 @@ pub use crate::kv::{
     Compact, CompactOp, CompactResponse, Compare, CompareOp, CompareTarget, Delete, DeleteOp,
     DeleteResponse, Get, GetOp, GetResponse, KeyRange, KeyValue, Kv, KvClient, Op, OpResponse, Put,
     PutOp, PutResponse, ResponseHeader, SortOrder, SortTarget, Txn, TxnOp, TxnResponse, prefix_end,
+};
+pub use crate::lease::{
+    GrantOp, KeepAliveOnceOp, LeaseClient, LeaseGrantResponse, LeaseKeepAlive,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveResponse, LeasesOp, MAX_LEASE_TTL, RevokeOp, TimeToLiveOp,
 };

@@ -13,7 +13,7 @@ mod grpc;
 pub(crate) mod retry;
 pub(crate) mod rpc;
 mod shutdown;
-mod status;
+pub(crate) mod status;
 pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
@@ -169,6 +169,11 @@ impl Transport {
             Some(state) => Ok(state),
             None => EndpointState::new(parsed, &self.settings, &self.shutdown),
         }
+    }
+
+    /// How long a dial may take.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.settings.connect_timeout
     }
 
     /// The close signal and background tasks.

@@ -65,8 +65,13 @@ rpcs! {
     Compact = ("/etcdserverpb.KV/Compact", AtMostOnce, Prompt),
     Watch = ("/etcdserverpb.Watch/Watch", Repeatable, MayBlock),
     LeaseGrant = ("/etcdserverpb.Lease/LeaseGrant", Repeatable, Prompt),
+    /// A grant with a chosen lease ID: a retry of an applied one would answer `LeaseExist`.
+    LeaseGrantWithId = ("/etcdserverpb.Lease/LeaseGrant", AtMostOnce, Prompt),
     LeaseRevoke = ("/etcdserverpb.Lease/LeaseRevoke", Repeatable, Prompt),
     LeaseKeepAlive = ("/etcdserverpb.Lease/LeaseKeepAlive", Repeatable, MayBlock),
+    /// One renewal on a stream of its own, which ends with its one request: answered at once,
+    /// so it has the client's deadline.
+    LeaseKeepAliveOnce = ("/etcdserverpb.Lease/LeaseKeepAlive", Repeatable, Prompt),
     LeaseTimeToLive = ("/etcdserverpb.Lease/LeaseTimeToLive", Repeatable, Prompt),
     LeaseLeases = ("/etcdserverpb.Lease/LeaseLeases", Repeatable, Prompt),
     MemberAdd = ("/etcdserverpb.Cluster/MemberAdd", AtMostOnce, Prompt),
@@ -136,8 +141,11 @@ mod tests {
             // Go retries lease grants and revokes: a second grant makes a second lease that
             // expires unused; a second revoke finds nothing.
             (Rpc::LeaseGrant, Repeatable),
+            // With a chosen ID a retry of an applied grant would fail with LeaseExist.
+            (Rpc::LeaseGrantWithId, AtMostOnce),
             (Rpc::LeaseRevoke, Repeatable),
             (Rpc::LeaseKeepAlive, Repeatable),
+            (Rpc::LeaseKeepAliveOnce, Repeatable),
             (Rpc::LeaseTimeToLive, Repeatable),
             (Rpc::LeaseLeases, Repeatable),
             (Rpc::MemberAdd, AtMostOnce),

@@ -72,7 +72,6 @@ where
     }
 
     /// The endpoint the stream is open to.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn endpoint(&self) -> &Arc<str> {
         &self.endpoint
     }
@@ -80,7 +79,6 @@ where
     /// Queues one request on the stream. Fails when the request is over the send limit, when
     /// the request has ended (an RPC whose client does not stream), or when the stream is
     /// broken.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn send(&mut self, msg: &Req) -> Result<()> {
         let body = encode(msg, self.max_send)?;
         let send = self
