@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the KV and Txn suites against other etcd server releases (default: 3.4, 3.5 and 3.7;
-# the main suite uses 3.6). Server binaries come from the crate registry
+# Runs the KV, Txn, connection and Lease suites against other etcd server releases (default:
+# 3.4, 3.5 and 3.7; the main suite uses 3.6). Server binaries come from the crate registry
 # (etcd-bin-vendored-linux-amd64, whose version is the etcd version), so only cargo is needed.
 #
 #   scripts/compat.sh                 # the default versions
@@ -39,7 +39,7 @@ for v in "${versions[@]}"; do
         continue
     fi
     echo "== etcd $v ($("$bin" --version | head -n 1))"
-    if ! ETCDV3_ETCD_BIN="$bin" cargo test -p etcdv3 --test kv --test txn --test connect; then
+    if ! ETCDV3_ETCD_BIN="$bin" cargo test -p etcdv3 --test kv --test txn --test connect --test lease; then
         failed+=("$v")
     fi
 done
