@@ -589,3 +589,34 @@ async fn a_keep_alive_without_answers_ends_with_lease_expired() {
     assert!(took >= Duration::from_millis(2500), "{took:?}");
     cl.resume(0).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_renews_across_a_short_quorum_loss() {
+    let cl = cluster(3).await;
+    let c = client(&cl).await;
+    let ttl = 15;
+    let t0 = Instant::now();
+    let (ids, logs) = grant_kept(&c, 3, ttl, "q").await;
+    all_answered_after(&logs, t0, Duration::from_secs(10)).await;
+
+    // Two of three members down: no quorum, so no leader once the last one steps down.
+    let leader = cl.leader().await.unwrap();
+    let down = [(leader + 1) % 3, (leader + 2) % 3];
+    for &i in &down {
+        cl.kill(i).await.unwrap();
+    }
+    // The length of the outage (restarting takes a few seconds more).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for &i in &down {
+        cl.restart(i).await.unwrap();
+    }
+    let back = Instant::now();
+    all_answered_after(&logs, back, Duration::from_secs(20)).await;
+    for &id in &ids {
+        assert!(c.lease().time_to_live(id).await.unwrap().ttl() > 0);
+    }
+    assert_eq!(c.kv().get("q/").prefix().await.unwrap().count(), 3);
+    for log in &logs {
+        assert_alive(log, "after the quorum came back");
+    }
+}
