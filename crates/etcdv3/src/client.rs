@@ -206,6 +206,11 @@ impl Client {
         &self.services.keepers
     }
 
+    /// Whether this handle's calls require a leader by default.
+    pub(crate) fn requires_leader(&self) -> bool {
+        self.defaults.requires_leader()
+    }
+
     /// The client's connect timeout.
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.transport.connect_timeout()

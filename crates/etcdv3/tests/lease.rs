@@ -620,3 +620,38 @@ async fn keep_alive_renews_across_a_short_quorum_loss() {
         assert_alive(log, "after the quorum came back");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_require_leader_keep_alives_end_when_the_leader_is_lost() {
+    let cl = cluster(3).await;
+    let c = Client::connect([cl.endpoint(0)]).await.unwrap();
+    let strict_id = c.lease().grant(60).await.unwrap().id();
+    let lax_id = c.lease().grant(60).await.unwrap().id();
+    let t0 = Instant::now();
+    let strict = record(c.with_require_leader().lease().keep_alive(strict_id));
+    let lax = record(c.lease().keep_alive(lax_id));
+    let both = [strict.clone(), lax.clone()];
+    all_answered_after(&both, t0, Duration::from_secs(10)).await;
+
+    // Member 0 alone: it has no leader, and etcd ends its require-leader streams.
+    cl.kill(1).await.unwrap();
+    cl.kill(2).await.unwrap();
+    let strict_log = &strict;
+    let err = eventually(
+        Duration::from_secs(30),
+        "the require-leader handle ends",
+        || async move {
+            strict_log
+                .lock()
+                .unwrap()
+                .end
+                .as_ref()
+                .map(|(e, _)| (e.code(), e.is_no_leader()))
+        },
+    )
+    .await;
+    assert_eq!(err, (Some(Code::NoLeader), true));
+    // Give the other handle the time an end would take to reach its reader.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_alive(&lax, "a handle without require-leader waits for a leader");
+}

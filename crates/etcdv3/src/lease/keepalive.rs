@@ -180,26 +180,38 @@ impl Slot {
 
 /// The task's end of one handle. Dropping it closes the handle (it then reports `Closed`,
 /// unless it was ended with an error first).
-struct Feed(Arc<Slot>);
+struct Feed {
+    slot: Arc<Slot>,
+    /// The handle was made through a client that requires a leader: it ends with `NoLeader`
+    /// when the stream's member has none.
+    require_leader: bool,
+}
 
 impl Feed {
+    fn new(slot: Arc<Slot>, require_leader: bool) -> Self {
+        Feed {
+            slot,
+            require_leader,
+        }
+    }
+
     /// Whether the handle was dropped.
     fn is_gone(&self) -> bool {
-        Arc::strong_count(&self.0) == 1
+        Arc::strong_count(&self.slot) == 1
     }
 
     fn deliver(&self, answer: LeaseKeepAliveResponse) {
-        self.0.put(Update::Answer(answer), false);
+        self.slot.put(Update::Answer(answer), false);
     }
 
     fn end(&self, err: Error) {
-        self.0.put(Update::Ended(err), true);
+        self.slot.put(Update::Ended(err), true);
     }
 }
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        self.0.close();
+        self.slot.close();
     }
 }
 
@@ -230,7 +242,7 @@ impl Keepers {
         };
         let mut register = Register {
             id,
-            feed: Feed(slot),
+            feed: Feed::new(slot, client.requires_leader()),
         };
         let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = task.as_ref() {
@@ -317,7 +329,14 @@ impl Keeper {
                     }
                     // Ended by the server or broken: open another one (on another member when
                     // this one is gone) and renew what was waiting.
-                    Ok(None) | Err(_) => {
+                    Ok(None) => {
+                        self.lost();
+                        self.step()
+                    }
+                    Err(err) => {
+                        if err.is_no_leader() {
+                            self.no_leader(&err);
+                        }
                         self.lost();
                         self.step()
                     }
@@ -386,11 +405,28 @@ impl Keeper {
         self.opening = None;
         match opened {
             Ok(stream) => self.stream = Some(stream),
-            Err(_) => {
+            Err(err) => {
+                if err.is_no_leader() {
+                    self.no_leader(&err);
+                }
                 self.reopen_at = Instant::now() + REOPEN_PAUSE;
                 self.lost();
             }
         }
+    }
+
+    /// The stream's member has no leader: handles that require one end with `err`; the
+    /// others wait for a leader on another stream (until their deadline).
+    fn no_leader(&mut self, err: &Error) {
+        self.leases.retain(|_, lease| {
+            lease.feeds.retain(|f| {
+                if f.require_leader {
+                    f.end(err.duplicate());
+                }
+                !f.require_leader
+            });
+            !lease.feeds.is_empty()
+        });
     }
 
     /// The stream is gone: what was waiting for an answer is due again.
@@ -549,7 +585,7 @@ mod tests {
             slot: slot.clone(),
             done: false,
         };
-        (handle, Feed(slot))
+        (handle, Feed::new(slot, false))
     }
 
     #[test]

@@ -160,6 +160,10 @@ impl LeaseClient {
     ///   may be gone;
     /// - [`ErrorKind::Closed`](crate::ErrorKind::Closed) when the client is closed or its last
     ///   handle dropped, and at once when called on a closed client.
+    /// - [`Code::NoLeader`] when this `LeaseClient` comes from a client that requires a
+    ///   leader ([`Client::with_require_leader`]) and the stream's member has none (Go's
+    ///   `KeepAlive` with a require-leader context). Handles of other clients wait for a
+    ///   leader on another stream, until their deadline.
     ///
     /// ```no_run
     /// # async fn demo(client: etcdv3::Client) -> etcdv3::Result<()> {
