@@ -655,3 +655,33 @@ async fn only_require_leader_keep_alives_end_when_the_leader_is_lost() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_alive(&lax, "a handle without require-leader waits for a leader");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_revoked_while_disconnected_ends_after_reconnecting() {
+    let cl = cluster(1).await;
+    let proxy = etcdv3_testkit::FaultProxy::start(&cl.endpoint(0))
+        .await
+        .unwrap();
+    let c = Client::connect([proxy.endpoint()]).await.unwrap();
+    let id = c.lease().grant(10).await.unwrap().id();
+    let mut kept = c.lease().keep_alive(id);
+    kept.message().await.unwrap().expect("renewed");
+
+    // Cut the connection, revoke from elsewhere, then let the client back in.
+    proxy.refuse();
+    proxy.reset_connections();
+    client(&cl).await.lease().revoke(id).await.unwrap();
+    proxy.forward();
+    let err = loop {
+        match tokio::time::timeout(Duration::from_secs(15), kept.message())
+            .await
+            .expect("the keep-alive learns the lease is gone")
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("ended without an error"),
+            Err(e) => break e,
+        }
+    };
+    assert!(err.is_lease_not_found(), "{err:?}");
+    assert!(proxy.accepted() >= 2, "the client connected again");
+}
