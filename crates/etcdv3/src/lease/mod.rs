@@ -53,10 +53,17 @@ use crate::error::{Code, Error, GrpcCode, Result};
 use crate::transport::rpc::Rpc;
 use crate::transport::status::from_status;
 
-/// The Lease service of a [`Client`]. Cheap to clone.
+/// The Lease service of a [`Client`]: [`Client::lease`]. Cheap to clone.
 ///
 /// Every method but [`keep_alive`](Self::keep_alive) returns a [`Call`]: set its options, then
-/// `.await` it.
+/// `.await` it. Keys put with a lease ([`PutOp::lease`](crate::PutOp::lease)) are deleted when
+/// it expires or is revoked.
+///
+/// **One rule for a missing lease.** Every call about a lease that does not exist (never
+/// granted, expired or revoked) fails with [`Code::LeaseNotFound`]
+/// ([`Error::is_lease_not_found`]): `revoke`, `time_to_live`, `keep_alive_once`, a
+/// [`LeaseKeepAlive`] (which then ends), and a put with the lease. Go differs: its
+/// `TimeToLive` answers TTL -1 without an error and its `KeepAlive` channel closes silently.
 #[derive(Debug, Clone)]
 pub struct LeaseClient {
     client: Client,
