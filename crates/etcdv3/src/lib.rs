@@ -69,7 +69,9 @@
 //!   its member fails. A lease that does not exist is always
 //!   [`is_lease_not_found`](Error::is_lease_not_found) (Go answers some calls with TTL -1 or
 //!   a silently closed channel); a kept lease that etcd stops answering for longer than its
-//!   TTL ends its handle with [`ErrorKind::LeaseExpired`].
+//!   TTL ends its handle with [`ErrorKind::LeaseExpired`]. [`LeaseClient::register`] keeps a
+//!   lease and its keys, and grants and puts them again when the lease is lost (reported as
+//!   [`RegistrationEvent`]s).
 //! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
 //!   every key in the store. There is no confirmation.
 //!
@@ -148,5 +150,6 @@ pub use crate::kv::{
 pub use crate::lease::{
     GrantOp, KeepAliveOnceOp, LeaseClient, LeaseGrantResponse, LeaseKeepAlive,
     LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseStatus,
-    LeaseTimeToLiveResponse, LeasesOp, MAX_LEASE_TTL, RevokeOp, TimeToLiveOp,
+    LeaseTimeToLiveResponse, LeasesOp, MAX_LEASE_TTL, RegisterOp, Registration, RegistrationEvent,
+    RevokeOp, TimeToLiveOp,
 };

@@ -1,6 +1,6 @@
 //! The Lease API against real etcd: grant, revoke, time-to-live, list, keys attached to
-//! leases, keep-alive once, and the shared keep-alive stream (cadence, deadlines, failover,
-//! close).
+//! leases, keep-alive once, the shared keep-alive stream (cadence, deadlines, failover,
+//! close), and self-healing registrations.
 
 mod common;
 
@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{client, cluster};
-use etcdv3::{Client, Code, Compare, ErrorKind, Kv, LeaseKeepAlive, MAX_LEASE_TTL, Op};
+use etcdv3::{
+    Client, Code, Compare, ErrorKind, Kv, LeaseKeepAlive, MAX_LEASE_TTL, Op, Registration,
+    RegistrationEvent,
+};
 use etcdv3_testkit::EtcdCluster;
 use futures_util::{FutureExt, StreamExt};
 
@@ -684,4 +687,202 @@ async fn a_lease_revoked_while_disconnected_ends_after_reconnecting() {
     };
     assert!(err.is_lease_not_found(), "{err:?}");
     assert!(proxy.accepted() >= 2, "the client connected again");
+}
+
+/// The next event of `reg`, within `limit`.
+async fn next_event(reg: &mut Registration, limit: Duration) -> Option<RegistrationEvent> {
+    tokio::time::timeout(limit, reg.next_event())
+        .await
+        .unwrap_or_else(|_| panic!("no registration event within {limit:?}"))
+}
+
+/// The keys under `prefix`, with their values and leases.
+async fn keys_under(c: &Client, prefix: &str) -> Vec<(String, String, i64)> {
+    let got = c.kv().get(prefix).prefix().await.unwrap();
+    got.kvs()
+        .iter()
+        .map(|kv| {
+            let key = String::from_utf8(kv.key().to_vec()).unwrap();
+            let value = String::from_utf8(kv.value().to_vec()).unwrap();
+            (key, value, kv.lease())
+        })
+        .collect()
+}
+
+/// Checks for `window` that no key is under `prefix` and no lease exists (nothing restores a
+/// registration that ended).
+async fn stays_empty(c: &Client, prefix: &str, window: Duration) {
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        let left = keys_under(c, prefix).await;
+        assert!(left.is_empty(), "{left:?}");
+        let leases: Vec<i64> = c.lease().leases().await.unwrap().ids().collect();
+        assert!(leases.is_empty(), "no lease granted again: {leases:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_comes_back_after_its_lease_is_revoked() {
+    let cl = cluster(1).await;
+    let c = client(&cl).await;
+    let mut reg = c
+        .lease()
+        .register(5, [("reg/a", "1"), ("reg/b", "2")])
+        .await
+        .unwrap();
+    let first = reg.lease_id();
+    let ttl = c.lease().time_to_live(first).with_keys().await.unwrap();
+    assert_eq!(ttl.granted_ttl(), 5);
+    assert_eq!(ttl.keys(), [b"reg/a".to_vec(), b"reg/b".to_vec()]);
+    assert!(reg.next_event().now_or_never().is_none(), "no event yet");
+
+    let other = client(&cl).await;
+    other.lease().revoke(first).await.unwrap();
+    let revoked = Instant::now();
+    match next_event(&mut reg, Duration::from_secs(10)).await {
+        Some(RegistrationEvent::Lost { lease, error }) => {
+            assert_eq!(lease, first);
+            assert!(error.is_lease_not_found(), "{error:?}");
+        }
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    let restored = match next_event(&mut reg, Duration::from_secs(10)).await {
+        Some(RegistrationEvent::Restored { lease }) => lease,
+        other => panic!("expected Restored, got {other:?}"),
+    };
+    assert!(
+        revoked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        revoked.elapsed()
+    );
+    assert_ne!(restored, first);
+    assert_eq!(reg.lease_id(), restored);
+
+    // Both keys are back, attached to the new lease.
+    let ttl = c.lease().time_to_live(restored).with_keys().await.unwrap();
+    assert_eq!(ttl.granted_ttl(), 5);
+    assert_eq!(ttl.keys(), [b"reg/a".to_vec(), b"reg/b".to_vec()]);
+    assert_eq!(
+        keys_under(&c, "reg/").await,
+        [
+            ("reg/a".to_string(), "1".to_string(), restored),
+            ("reg/b".to_string(), "2".to_string(), restored),
+        ]
+    );
+
+    // The new lease is kept alive: past its TTL it is still there, and nothing else happened.
+    let past_ttl = Instant::now() + Duration::from_secs(6);
+    let c2 = &c;
+    eventually(
+        Duration::from_secs(15),
+        "the new lease outlives its TTL",
+        || async move {
+            let left = c2.lease().time_to_live(restored).await.unwrap().ttl();
+            assert!(left > 0, "{left}");
+            (Instant::now() > past_ttl).then_some(())
+        },
+    )
+    .await;
+    assert!(reg.next_event().now_or_never().is_none(), "no other event");
+    assert_eq!(keys_under(&c, "reg/").await.len(), 2);
+
+    reg.close().await.unwrap();
+    let left = keys_under(&c, "reg/").await;
+    assert!(left.is_empty(), "{left:?}");
+    let err = c.lease().time_to_live(restored).await.unwrap_err();
+    assert!(err.is_lease_not_found(), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_or_dropping_a_registration_revokes_its_lease() {
+    let cl = cluster(1).await;
+    let c = client(&cl).await;
+    let reg = c.lease().register(30, [("reg/x", "1")]).await.unwrap();
+    let id = reg.lease_id();
+    assert_eq!(
+        keys_under(&c, "reg/").await,
+        [("reg/x".to_string(), "1".to_string(), id)]
+    );
+
+    // Once `close` returns, the lease and its key are gone, and they stay gone.
+    reg.close().await.unwrap();
+    let left = keys_under(&c, "reg/").await;
+    assert!(left.is_empty(), "{left:?}");
+    let err = c.lease().time_to_live(id).await.unwrap_err();
+    assert!(err.is_lease_not_found(), "{err:?}");
+    stays_empty(&c, "reg/", Duration::from_millis(1500)).await;
+
+    // Dropping revokes too, in the background: gone long before the 30 s TTL.
+    let reg = c.lease().register(30, [("reg/y", "2")]).await.unwrap();
+    let id = reg.lease_id();
+    assert_eq!(keys_under(&c, "reg/").await.len(), 1);
+    drop(reg);
+    wait_until_gone(&c, id, Duration::from_secs(5)).await;
+    let left = keys_under(&c, "reg/").await;
+    assert!(left.is_empty(), "{left:?}");
+    stays_empty(&c, "reg/", Duration::from_millis(1500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_client_ends_its_registrations() {
+    let cl = cluster(1).await;
+    let observer = client(&cl).await;
+    let c = client(&cl).await;
+    let mut reg = c.lease().register(5, [("reg/c", "1")]).await.unwrap();
+    let id = reg.lease_id();
+    c.close().await;
+    // The task ended: it owned the sending end of the events.
+    let end = next_event(&mut reg, Duration::from_secs(2)).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(reg.lease_id(), id);
+    let err = reg.close().await.unwrap_err();
+    assert!(err.is_closed(), "{err:?}");
+    // Not revoked, not restored: the lease expires after its TTL and the key goes with it.
+    wait_until_gone(&observer, id, Duration::from_secs(15)).await;
+    let left = keys_under(&observer, "reg/").await;
+    assert!(left.is_empty(), "{left:?}");
+    let leases: Vec<i64> = observer.lease().leases().await.unwrap().ids().collect();
+    assert!(leases.is_empty(), "{leases:?}");
+    // A registration on a closed client fails at once.
+    let err = c.lease().register(5, [("reg/d", "1")]).await.unwrap_err();
+    assert!(err.is_closed(), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_refuses_bad_input_before_sending() {
+    let cl = cluster(1).await;
+    let c = client(&cl).await;
+    // A frozen member: anything sent would wait for the timeout.
+    cl.pause(0).unwrap();
+    let started = Instant::now();
+    let bad = [
+        (0, vec![("reg/a", "1")]),
+        (-5, vec![("reg/a", "1")]),
+        (5, vec![]),
+        (5, vec![("reg/a", "1"), ("", "2")]),
+        (5, vec![("reg/a", "1"), ("reg/a", "2")]),
+    ];
+    for (ttl, keys) in bad {
+        let err = c
+            .lease()
+            .register(ttl, keys.clone())
+            .timeout(Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidRequest,
+            "{ttl} {keys:?}: {err:?}"
+        );
+        assert!(!err.may_have_been_applied());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "nothing was sent: {:?}",
+        started.elapsed()
+    );
+    cl.resume(0).unwrap();
+    let leases: Vec<i64> = c.lease().leases().await.unwrap().ids().collect();
+    assert!(leases.is_empty(), "no lease was granted: {leases:?}");
 }

@@ -30,19 +30,31 @@
 //! `time_to_live`, `keep_alive_once`, a [`LeaseKeepAlive`] (which then ends), and a put with
 //! the lease. Go differs: its `TimeToLive` answers TTL -1 without an error and its `KeepAlive`
 //! channel closes silently.
+//!
+//! # Self-healing registration
+//!
+//! [`LeaseClient::register`] owns a lease and the keys put with it: when the lease is lost it
+//! grants a new one, puts the keys again, and reports [`RegistrationEvent::Lost`] then
+//! [`RegistrationEvent::Restored`] (Go has no such thing: its users watch the `KeepAlive`
+//! channel and start over by hand).
 
 mod keepalive;
 mod op;
+mod register;
 mod types;
 
 use std::future::IntoFuture;
+use std::sync::atomic::AtomicI64;
 
 use etcdv3_proto::etcdserverpb as pb;
 use futures_util::future::BoxFuture;
 
 pub(crate) use self::keepalive::Keepers;
 pub use self::keepalive::LeaseKeepAlive;
-pub use self::op::{GrantOp, KeepAliveOnceOp, LeasesOp, MAX_LEASE_TTL, RevokeOp, TimeToLiveOp};
+pub use self::op::{
+    GrantOp, KeepAliveOnceOp, LeasesOp, MAX_LEASE_TTL, RegisterOp, RevokeOp, TimeToLiveOp,
+};
+pub use self::register::{Registration, RegistrationEvent};
 pub use self::types::{
     LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse,
     LeaseStatus, LeaseTimeToLiveResponse,
@@ -191,6 +203,54 @@ impl LeaseClient {
         self.client.keepers().keep_alive(&self.client, id)
     }
 
+    /// Registers `keys` (key, value pairs) under a new lease of `ttl` seconds, kept alive and
+    /// restored when lost: see [`Registration`].
+    ///
+    /// It grants the lease, puts every key with it in one transaction (all keys or none), and
+    /// starts keeping it alive; it returns once the keys are in place. The call's options
+    /// apply to each of its requests. A TTL ≤ 0, no keys, an empty key or a key given twice
+    /// fail with [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest) before
+    /// anything is sent; etcd's errors come back as they are (e.g. [`Code::TooManyOps`] for
+    /// more keys than its `--max-txn-ops`, 128 by default). When the keys could not be put,
+    /// the lease is revoked. Cancelling the call half-way leaves at most a lease that expires
+    /// after its TTL, with its keys.
+    ///
+    /// Later, when the lease is lost, the registration grants a new one with the same TTL and
+    /// puts the keys again (under the client's default options), until that works.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcdv3::Client) -> etcdv3::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let reg = client
+    ///     .lease()
+    ///     .register(10, [("services/api/1", "10.0.0.1:8080"), ("health/api/1", "ok")])
+    ///     .timeout(Duration::from_secs(3))
+    ///     .await?;
+    /// println!("lease {:x}", reg.lease_id());
+    /// # Ok(()) }
+    /// ```
+    pub fn register<K, V>(
+        &self,
+        ttl: i64,
+        keys: impl IntoIterator<Item = (K, V)>,
+    ) -> Call<LeaseClient, RegisterOp>
+    where
+        K: Into<Vec<u8>>,
+        V: Into<Vec<u8>>,
+    {
+        Call::new(self.clone(), RegisterOp::new(ttl, keys))
+    }
+
+    async fn register_now(self, op: RegisterOp, options: CallOptions) -> Result<Registration> {
+        op.validate()?;
+        let (ttl, keys) = op.into_parts();
+        let granted = AtomicI64::new(0);
+        let id = register::grant_and_put(&self, ttl, &keys, options, &granted).await?;
+        let alive = self.keep_alive(id);
+        Ok(Registration::start(&self.client, id, ttl, keys, alive))
+    }
+
     async fn grant_now(self, op: GrantOp, options: CallOptions) -> Result<LeaseGrantResponse> {
         op.validate()?;
         let rpc = match op.chosen_id() {
@@ -332,5 +392,15 @@ impl IntoFuture for Call<LeaseClient, KeepAliveOnceOp> {
     fn into_future(self) -> Self::IntoFuture {
         let (service, op, options) = self.split();
         Box::pin(service.keep_alive_once_now(op, options))
+    }
+}
+
+impl IntoFuture for Call<LeaseClient, RegisterOp> {
+    type Output = Result<Registration>;
+    type IntoFuture = BoxFuture<'static, Result<Registration>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let (service, op, options) = self.split();
+        Box::pin(service.register_now(op, options))
     }
 }

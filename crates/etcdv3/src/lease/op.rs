@@ -161,6 +161,77 @@ impl KeepAliveOnceOp {
     }
 }
 
+/// Key, value pairs of a registration.
+pub(crate) type Keys = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A self-healing registration: a lease of `ttl` seconds and the keys put with it. Build it
+/// with [`LeaseClient::register`](crate::LeaseClient::register).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegisterOp {
+    ttl: i64,
+    keys: Keys,
+}
+
+impl RegisterOp {
+    /// A registration of `keys` (key, value pairs) under a lease of `ttl` seconds.
+    pub fn new<K, V>(ttl: i64, keys: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<Vec<u8>>,
+        V: Into<Vec<u8>>,
+    {
+        RegisterOp {
+            ttl,
+            keys: keys
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// The TTL of each lease, in seconds.
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    /// The keys and their values, in the order given.
+    pub fn keys(&self) -> &[(Vec<u8>, Vec<u8>)] {
+        &self.keys
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.ttl <= 0 {
+            return Err(Error::invalid(format!(
+                "lease register: the TTL must be positive (got {})",
+                self.ttl
+            )));
+        }
+        if self.keys.is_empty() {
+            return Err(Error::invalid(
+                "lease register: give at least one key to put with the lease",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (key, _) in &self.keys {
+            if key.is_empty() {
+                return Err(Error::invalid("lease register: a key must not be empty"));
+            }
+            if !seen.insert(key.as_slice()) {
+                return Err(Error::invalid(format!(
+                    "lease register: the key {:?} is given twice (etcd refuses a transaction \
+                     that puts a key twice)",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn into_parts(self) -> (i64, Keys) {
+        (self.ttl, self.keys)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +260,36 @@ mod tests {
         let req = TimeToLiveOp::new(5).with_keys().into_proto();
         assert!(req.keys);
         assert_eq!(req.id, 5);
+    }
+
+    #[test]
+    fn registrations_need_a_positive_ttl_and_distinct_non_empty_keys() {
+        let one = [("svc/a", "1")];
+        for ttl in [0, -1, i64::MIN] {
+            let err = RegisterOp::new(ttl, one).validate().unwrap_err();
+            assert!(err.is_invalid_request(), "{ttl}: {err:?}");
+        }
+        let none: [(&str, &str); 0] = [];
+        assert!(
+            RegisterOp::new(5, none)
+                .validate()
+                .unwrap_err()
+                .is_invalid_request()
+        );
+        let empty = RegisterOp::new(5, [("svc/a", "1"), ("", "2")]);
+        assert!(empty.validate().unwrap_err().is_invalid_request());
+        let twice = RegisterOp::new(5, [("svc/a", "1"), ("svc/b", "2"), ("svc/a", "3")]);
+        assert!(twice.validate().unwrap_err().is_invalid_request());
+
+        let ok = RegisterOp::new(5, [("svc/b", ""), ("svc/a", "1")]);
+        ok.validate().unwrap();
+        assert_eq!(ok.ttl(), 5);
+        assert_eq!(
+            ok.keys(),
+            [
+                (b"svc/b".to_vec(), Vec::new()),
+                (b"svc/a".to_vec(), b"1".to_vec())
+            ]
+        );
     }
 }
