@@ -160,3 +160,21 @@ impl<S, R> Call<S, R> {
         self
     }
 }
+
+/// Makes `Call<Service, Request>` awaitable for each listed request: `.await` runs
+/// `service.method(request, options)`, an `async fn(self, Request, CallOptions) -> Result<Response>`
+/// of the service handle, boxed so the call's future is `Send + 'static`.
+macro_rules! call_futures {
+    ($service:ty { $($request:ty => $response:ty: $method:ident),* $(,)? }) => {$(
+        impl ::std::future::IntoFuture for $crate::call::Call<$service, $request> {
+            type Output = $crate::Result<$response>;
+            type IntoFuture =
+                ::futures_util::future::BoxFuture<'static, $crate::Result<$response>>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                Box::pin(self.service.$method(self.request, self.options))
+            }
+        }
+    )*};
+}
+pub(crate) use call_futures;

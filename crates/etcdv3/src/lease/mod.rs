@@ -43,11 +43,9 @@ mod op;
 mod register;
 mod types;
 
-use std::future::IntoFuture;
 use std::sync::atomic::AtomicI64;
 
 use etcdv3_proto::etcdserverpb as pb;
-use futures_util::future::BoxFuture;
 
 pub(crate) use self::keepalive::Keepers;
 pub use self::keepalive::LeaseKeepAlive;
@@ -286,7 +284,7 @@ impl LeaseClient {
         Ok(r.into())
     }
 
-    async fn leases_now(self, options: CallOptions) -> Result<LeaseLeasesResponse> {
+    async fn leases_now(self, _op: LeasesOp, options: CallOptions) -> Result<LeaseLeasesResponse> {
         let r: pb::LeaseLeasesResponse = self
             .client
             .unary(Rpc::LeaseLeases, pb::LeaseLeasesRequest {}, options)
@@ -325,12 +323,6 @@ pub(crate) fn lease_not_found(id: i64, what: &str) -> Error {
         .with_hint(&format!("lease {id} ({id:x}): {what}"))
 }
 
-impl<R> Call<LeaseClient, R> {
-    fn split(self) -> (LeaseClient, R, CallOptions) {
-        (self.service, self.request, self.options)
-    }
-}
-
 impl Call<LeaseClient, GrantOp> {
     /// Asks for this lease ID; see [`GrantOp::id`].
     pub fn id(self, id: i64) -> Self {
@@ -345,62 +337,11 @@ impl Call<LeaseClient, TimeToLiveOp> {
     }
 }
 
-impl IntoFuture for Call<LeaseClient, GrantOp> {
-    type Output = Result<LeaseGrantResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseGrantResponse>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let (service, op, options) = self.split();
-        Box::pin(service.grant_now(op, options))
-    }
-}
-
-impl IntoFuture for Call<LeaseClient, RevokeOp> {
-    type Output = Result<LeaseRevokeResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseRevokeResponse>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let (service, op, options) = self.split();
-        Box::pin(service.revoke_now(op, options))
-    }
-}
-
-impl IntoFuture for Call<LeaseClient, TimeToLiveOp> {
-    type Output = Result<LeaseTimeToLiveResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseTimeToLiveResponse>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let (service, op, options) = self.split();
-        Box::pin(service.time_to_live_now(op, options))
-    }
-}
-
-impl IntoFuture for Call<LeaseClient, LeasesOp> {
-    type Output = Result<LeaseLeasesResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseLeasesResponse>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let (service, _, options) = self.split();
-        Box::pin(service.leases_now(options))
-    }
-}
-
-impl IntoFuture for Call<LeaseClient, KeepAliveOnceOp> {
-    type Output = Result<LeaseKeepAliveResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseKeepAliveResponse>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let (service, op, options) = self.split();
-        Box::pin(service.keep_alive_once_now(op, options))
-    }
-}
-
-impl IntoFuture for Call<LeaseClient, RegisterOp> {
-    type Output = Result<Registration>;
-    type IntoFuture = BoxFuture<'static, Result<Registration>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let (service, op, options) = self.split();
-        Box::pin(service.register_now(op, options))
-    }
-}
+crate::call::call_futures!(LeaseClient {
+    GrantOp => LeaseGrantResponse: grant_now,
+    RevokeOp => LeaseRevokeResponse: revoke_now,
+    TimeToLiveOp => LeaseTimeToLiveResponse: time_to_live_now,
+    LeasesOp => LeaseLeasesResponse: leases_now,
+    KeepAliveOnceOp => LeaseKeepAliveResponse: keep_alive_once_now,
+    RegisterOp => Registration: register_now,
+});
