@@ -8,12 +8,14 @@ use etcdv3_proto::etcdserverpb as pb;
 use crate::call::CallOptions;
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
+use crate::kv::KeyRange;
 use crate::kv::KvClient;
 use crate::lease::{Keepers, LeaseClient};
 use crate::transport::balancer::EndpointState;
 use crate::transport::rpc::Rpc;
 use crate::transport::stream::GrpcStream;
 use crate::transport::{Route, Transport};
+use crate::watch::{Watch, WatchClient, Watches};
 
 /// How long the client spends looking up the compaction revision for a `Compacted` error.
 const COMPACT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -63,6 +65,8 @@ pub struct Client {
 pub(crate) struct Services {
     /// The lease keep-alive task.
     keepers: Keepers,
+    /// The watch tasks.
+    watches: Watches,
 }
 
 /// A handle that does not keep the client alive, for background tasks: they end when the last
@@ -125,6 +129,42 @@ impl Client {
     /// stream.
     pub fn lease(&self) -> LeaseClient {
         LeaseClient::new(self.clone())
+    }
+
+    /// Watches `keys` for changes: set options on the returned call (`.prefix()`,
+    /// `.start_revision(r)`, `.prev_kv()` ...), then `.await` it for a
+    /// [`WatchStream`](crate::WatchStream). Short for `client.watch_client().watch(keys)`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcdv3::Client) -> etcdv3::Result<()> {
+    /// let mut watch = client.watch("config/").prefix().await?;
+    /// // Read it in its own task; cancel it from here with a handle.
+    /// let handle = watch.handle();
+    /// let reader = tokio::spawn(async move {
+    ///     while let Some(resp) = watch.message().await? {
+    ///         println!("{} events at revision {}", resp.events().len(), resp.header().revision());
+    ///     }
+    ///     Ok::<_, etcdv3::Error>(())
+    /// });
+    /// handle.cancel();
+    /// reader.await.expect("the reader ran")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn watch(&self, keys: impl Into<KeyRange>) -> Watch {
+        self.watch_client().watch(keys)
+    }
+
+    /// The Watch service: watches and progress requests.
+    pub fn watch_client(&self) -> WatchClient {
+        WatchClient::new(self.clone())
+    }
+
+    /// Asks etcd for a progress notification on every watch stream of this client (Go's
+    /// `RequestProgress`): each watch gets a response with
+    /// [`is_progress_notify`](crate::WatchResponse::is_progress_notify) once all watches of
+    /// its stream have caught up. Does nothing when there is no watch.
+    pub async fn request_progress(&self) -> Result<()> {
+        self.watch_client().request_progress().await
     }
 
     /// The endpoints this client uses, as given. A client from
@@ -204,6 +244,21 @@ impl Client {
     /// The lease keep-alive task of this client.
     pub(crate) fn keepers(&self) -> &Keepers {
         &self.services.keepers
+    }
+
+    /// The watch tasks of this client.
+    pub(crate) fn watches(&self) -> &Watches {
+        &self.services.watches
+    }
+
+    /// The deadline of a prompt call with `options` on this handle.
+    pub(crate) fn prompt_timeout(&self, options: CallOptions) -> Option<Duration> {
+        self.transport.prompt_timeout(options, self.defaults)
+    }
+
+    /// Avoids `endpoint` for a while (a stream on it broke).
+    pub(crate) fn mark_down(&self, endpoint: &str) {
+        self.transport.mark_down(endpoint);
     }
 
     /// Whether this handle's calls require a leader by default.

@@ -26,6 +26,7 @@ struct Inner {
     message: String,
     endpoint: Option<String>,
     compact_revision: Option<i64>,
+    resume_revision: Option<i64>,
     /// The request had been written to the server when the failure happened.
     sent: bool,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
@@ -67,6 +68,11 @@ pub enum ErrorKind {
     /// connect timeout + 1 s), so it may have expired on the server. Ends a
     /// [`LeaseKeepAlive`](crate::LeaseKeepAlive); see [`Error::is_lease_expired`].
     LeaseExpired,
+    /// A watch's reader fell behind: its buffer
+    /// ([`WatchOp::buffer`](crate::WatchOp::buffer)) was full when etcd sent more, so the
+    /// watch ended after the responses it held. Start a new watch at
+    /// [`Error::resume_revision`] to miss nothing.
+    Lagged,
 }
 
 /// The gRPC status code that came with a server error.
@@ -328,6 +334,7 @@ impl Error {
             message: message.into(),
             endpoint: None,
             compact_revision: None,
+            resume_revision: None,
             sent: false,
             source: None,
         }))
@@ -364,6 +371,7 @@ impl Error {
             message: i.message.clone(),
             endpoint: i.endpoint.clone(),
             compact_revision: i.compact_revision,
+            resume_revision: i.resume_revision,
             sent: i.sent,
             source: i.source.clone(),
         }))
@@ -448,6 +456,20 @@ impl Error {
         self
     }
 
+    /// A watch whose reader fell behind; `resume` is the first revision it did not deliver.
+    pub(crate) fn lagged(resume: i64, buffer: usize) -> Self {
+        let mut e = Self::new(
+            ErrorKind::Lagged,
+            format!(
+                "the watch's reader fell behind: {buffer} responses were waiting to be read when \
+                 etcd sent more, so the watch ended; watch again from revision {resume} to miss \
+                 nothing (read faster, or raise WatchOp::buffer)"
+            ),
+        );
+        e.0.resume_revision = Some(resume);
+        e
+    }
+
     pub(crate) fn with_compact_revision(mut self, rev: i64) -> Self {
         self.0.compact_revision = Some(rev);
         self
@@ -479,6 +501,18 @@ impl Error {
     /// callers can restart from `compact_revision()`.
     pub fn compact_revision(&self) -> Option<i64> {
         self.0.compact_revision
+    }
+
+    /// For a [`Lagged`](ErrorKind::Lagged) watch: the first revision it did not deliver,
+    /// where a new watch should start.
+    pub fn resume_revision(&self) -> Option<i64> {
+        self.0.resume_revision
+    }
+
+    /// Whether a watch ended because its reader fell behind ([`ErrorKind::Lagged`]); see
+    /// [`resume_revision`](Self::resume_revision).
+    pub fn is_lagged(&self) -> bool {
+        self.0.kind == ErrorKind::Lagged
     }
 
     /// The human-readable message without the endpoint prefix.
@@ -634,7 +668,8 @@ impl Error {
             ErrorKind::Config
             | ErrorKind::InvalidRequest
             | ErrorKind::RequestTooLarge
-            | ErrorKind::Connect => false,
+            | ErrorKind::Connect
+            | ErrorKind::Lagged => false,
             ErrorKind::Unavailable
             | ErrorKind::ResponseTooLarge
             | ErrorKind::Protocol
@@ -685,6 +720,9 @@ impl fmt::Debug for Error {
         }
         if let Some(rev) = self.0.compact_revision {
             d.field("compact_revision", &rev);
+        }
+        if let Some(rev) = self.0.resume_revision {
+            d.field("resume_revision", &rev);
         }
         if self.0.sent {
             d.field("sent", &true);

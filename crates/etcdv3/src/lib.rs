@@ -137,6 +137,7 @@ mod error;
 mod kv;
 mod lease;
 mod transport;
+mod watch;
 
 pub use crate::call::{Call, CallOptions, Deadline};
 pub use crate::client::Client;
@@ -152,4 +153,8 @@ pub use crate::lease::{
     LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseStatus,
     LeaseTimeToLiveResponse, LeasesOp, MAX_LEASE_TTL, RegisterOp, Registration, RegistrationEvent,
     RevokeOp, TimeToLiveOp,
+};
+pub use crate::watch::{
+    DEFAULT_WATCH_BUFFER, Event, EventKind, Watch, WatchClient, WatchHandle, WatchOp,
+    WatchResponse, WatchStream,
 };

@@ -18,6 +18,7 @@ use futures_util::future::{BoxFuture, FutureExt, Map};
 pub use self::op::{CompactOp, DeleteOp, GetOp, Op, PutOp, SortOrder, SortTarget, TxnOp};
 pub use self::range::{KeyRange, prefix_end};
 pub use self::txn::{Compare, CompareOp, CompareTarget};
+pub(crate) use self::types::header;
 pub use self::types::{
     CompactResponse, DeleteResponse, GetResponse, KeyValue, OpResponse, PutResponse,
     ResponseHeader, TxnResponse,
@@ -147,6 +148,7 @@ macro_rules! forward {
         }
     };
 }
+pub(crate) use forward;
 
 forward!(GetOp {
     /// See [`GetOp::prefix`].

@@ -171,6 +171,27 @@ impl Transport {
         }
     }
 
+    /// Avoids the endpoint named `name` for a while (a stream on it broke).
+    pub(crate) fn mark_down(&self, name: &str) {
+        if let Some(ep) = self.balancer.snapshot().iter().find(|s| *s.name == *name) {
+            self.balancer.mark_down(ep);
+        }
+    }
+
+    /// The deadline a prompt call with these options gets (`None`: it waits without one).
+    pub(crate) fn prompt_timeout(
+        &self,
+        call: CallOptions,
+        defaults: CallOptions,
+    ) -> Option<Duration> {
+        resolve_timeout(
+            call.get_deadline(),
+            defaults.get_deadline(),
+            Wait::Prompt,
+            self.settings.request_timeout,
+        )
+    }
+
     /// How long a dial may take.
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.settings.connect_timeout
