@@ -73,6 +73,7 @@ pub struct EtcdClusterBuilder {
     root_password: Option<String>,
     ready_timeout: Duration,
     unix_socket: bool,
+    progress_interval: Option<Duration>,
 }
 
 impl Default for EtcdClusterBuilder {
@@ -87,6 +88,7 @@ impl Default for EtcdClusterBuilder {
             root_password: None,
             ready_timeout: Duration::from_secs(30),
             unix_socket: false,
+            progress_interval: None,
         }
     }
 }
@@ -128,6 +130,15 @@ impl EtcdClusterBuilder {
         self
     }
 
+    /// How often etcd sends progress notifications to idle watches that asked for them (10
+    /// min by default). The flag is `--watch-progress-notify-interval` from etcd 3.6 and
+    /// `--experimental-watch-progress-notify-interval` before; the right one is passed for the
+    /// binary's version.
+    pub fn watch_progress_notify_interval(mut self, d: Duration) -> Self {
+        self.progress_interval = Some(d);
+        self
+    }
+
     /// Serve TLS. Default: [`TlsMode::None`]. Certificates are generated per cluster and
     /// available from [`EtcdCluster::tls`]. Peers use mutual TLS whenever TLS is on.
     pub fn tls(mut self, tls: TlsMode) -> Self {
@@ -156,6 +167,22 @@ impl EtcdClusterBuilder {
     pub fn ready_timeout(mut self, d: Duration) -> Self {
         self.ready_timeout = d;
         self
+    }
+
+    /// The extra flags, with those whose name depends on the etcd version.
+    fn member_args(&self, binary: &EtcdBinary) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(d) = self.progress_interval {
+            let experimental =
+                binary.version().starts_with("3.4.") || binary.version().starts_with("3.5.");
+            let prefix = if experimental { "experimental-" } else { "" };
+            args.push(format!(
+                "--{prefix}watch-progress-notify-interval={}ms",
+                d.as_millis()
+            ));
+        }
+        args.extend(self.args.iter().cloned());
+        args
     }
 
     /// Starts the members and waits until every one answers a linearizable Range (and, with
@@ -274,7 +301,7 @@ impl EtcdClusterBuilder {
                 election_ms,
                 unix_socket: self.unix_socket && self.tls == TlsMode::None,
                 zap_logger: cluster.binary.is_pre_3_5(),
-                extra_args: self.args.clone(),
+                extra_args: self.member_args(&cluster.binary),
             })
             .collect();
         let initial_cluster = configs

@@ -7,29 +7,13 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client, cluster};
+use common::{client, cluster, eventually};
 use etcdv3::{
     Client, Code, Compare, ErrorKind, Kv, LeaseKeepAlive, MAX_LEASE_TTL, Op, Registration,
     RegistrationEvent,
 };
 use etcdv3_testkit::EtcdCluster;
 use futures_util::{FutureExt, StreamExt};
-
-/// Polls `check` every 100 ms until it returns `Some`, failing after `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Waits until `lease` is gone on the server (time-to-live says LeaseNotFound).
 async fn wait_until_gone(c: &Client, lease: i64, limit: Duration) {

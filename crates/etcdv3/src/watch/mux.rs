@@ -256,9 +256,6 @@ impl Mux {
                 } = *new;
                 if let Some(stall) = op.stall_timeout {
                     self.stall = Some(self.stall.map_or(stall, |s| s.min(stall)));
-                    if self.stream.is_some() && self.probe.is_none() {
-                        self.last_message = self.last_message.max(Instant::now() - stall);
-                    }
                 }
                 let watcher = Watcher {
                     next: op.start_revision,

@@ -1,7 +1,7 @@
 //! Shared set-up for the integration tests: real etcd clusters from the testkit.
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcdv3::Client;
 use etcdv3_testkit::EtcdCluster;
@@ -71,4 +71,20 @@ macro_rules! per_topology {
             }
         }
     )*};
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, failing after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
