@@ -71,11 +71,7 @@ const STREAMS: &str = "etcd_debugging_mvcc_watch_stream_total";
 async fn server_counts(etcd: &EtcdCluster, metric: &str, want: f64) {
     let what = format!("{metric} == {want}");
     eventually(Duration::from_secs(10), &what, || async {
-        let now = server_count(etcd, metric).await;
-        (now == want).then_some(()).or_else(|| {
-            eprintln!("{metric} is {now}, waiting for {want}");
-            None
-        })
+        (server_count(etcd, metric).await == want).then_some(())
     })
     .await;
 }

@@ -9,7 +9,7 @@
 //! notification past the notified revision. A resumed watch starts at `next`, and anything
 //! below it that still arrives is dropped, so no revision is delivered twice.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +106,9 @@ pub(crate) struct Mux {
     watchers: HashMap<u64, Watcher>,
     /// etcd's watch IDs on the current stream.
     ids: HashMap<i64, u64>,
+    /// The watches in state `Unsent`, oldest first (creations are answered in the order they
+    /// were asked for).
+    unsent: BTreeSet<u64>,
     /// The creations sent on the current stream, in order; `None` for one cancelled since.
     pending: VecDeque<Option<u64>>,
     stream: Option<WatchGrpc>,
@@ -146,6 +149,7 @@ impl Mux {
             commands,
             watchers: HashMap::new(),
             ids: HashMap::new(),
+            unsent: BTreeSet::new(),
             pending: VecDeque::new(),
             stream: None,
             opening: None,
@@ -181,11 +185,11 @@ impl Mux {
                 message = next_message(&mut self.stream) => {
                     match message {
                         Ok(Some(resp)) => self.on_message(resp),
-                        Ok(None) => self.broken(Error::new(
+                        Ok(None) => self.broken(&Error::new(
                             ErrorKind::Unavailable,
                             "etcd ended the watch stream",
                         )),
-                        Err(err) => self.broken(err),
+                        Err(err) => self.broken(&err),
                     }
                     true
                 },
@@ -206,6 +210,7 @@ impl Mux {
                 self.stream = None;
                 self.opening = None;
                 self.forget_stream();
+                self.unsent.clear();
                 self.stall = None;
                 self.failures = 0;
                 self.reopen_at = None;
@@ -266,6 +271,7 @@ impl Mux {
                     fragments: Vec::new(),
                 };
                 self.watchers.insert(key, watcher);
+                self.unsent.insert(key);
                 self.send_unsent()
             }
             Command::Cancel(key) => {
@@ -304,7 +310,10 @@ impl Mux {
                 self.ids.remove(&id);
                 let _ = self.send(&cancel_request(id));
             }
-            State::Unsent | State::Resyncing => {}
+            State::Unsent => {
+                self.unsent.remove(&key);
+            }
+            State::Resyncing => {}
         }
         watcher.end(None);
     }
@@ -324,31 +333,23 @@ impl Mux {
         if self.stream.is_none() {
             return self.open();
         }
-        let unsent: Vec<u64> = self.unsent();
-        for key in unsent {
-            let req = self.watchers[&key].create_request();
-            if self.send(&req).is_err() {
-                // The read side reports the break; these are sent again on the next stream.
+        while let Some(key) = self.unsent.pop_first() {
+            let Some(w) = self.watchers.get_mut(&key) else {
+                continue;
+            };
+            let req = w.create_request();
+            w.state = State::Pending;
+            if let Err(_broken) = self.send(&req) {
+                // The read side reports the break; this one is asked for again then.
+                if let Some(w) = self.watchers.get_mut(&key) {
+                    w.state = State::Unsent;
+                }
+                self.unsent.insert(key);
                 return true;
             }
             self.pending.push_back(Some(key));
-            if let Some(w) = self.watchers.get_mut(&key) {
-                w.state = State::Pending;
-            }
         }
         true
-    }
-
-    fn unsent(&self) -> Vec<u64> {
-        let mut keys: Vec<u64> = self
-            .watchers
-            .iter()
-            .filter(|(_, w)| w.state == State::Unsent)
-            .map(|(&k, _)| k)
-            .collect();
-        // Oldest first, so creations are answered in the order they were asked for.
-        keys.sort_unstable();
-        keys
     }
 
     /// Opens a stream that carries the creation of every unsent watch. `false` when the
@@ -360,23 +361,20 @@ impl Mux {
         if self.reopen_at.is_some_and(|at| at > Instant::now()) {
             return true;
         }
-        let keys = self.unsent();
-        if keys.is_empty() {
+        let mut first = Vec::with_capacity(self.unsent.len());
+        while let Some(key) = self.unsent.pop_first() {
+            if let Some(w) = self.watchers.get_mut(&key) {
+                first.push(w.create_request());
+                w.state = State::Pending;
+                self.pending.push_back(Some(key));
+            }
+        }
+        if first.is_empty() {
             return true;
         }
         let Some(client) = self.weak.upgrade() else {
             return false;
         };
-        let first: Vec<pb::WatchRequest> = keys
-            .iter()
-            .map(|k| self.watchers[k].create_request())
-            .collect();
-        for key in keys {
-            self.pending.push_back(Some(key));
-            if let Some(w) = self.watchers.get_mut(&key) {
-                w.state = State::Pending;
-            }
-        }
         let mut options = CallOptions::new().timeout(self.open_timeout);
         if self.require_leader {
             options = options.require_leader();
@@ -445,7 +443,7 @@ impl Mux {
     }
 
     /// The stream broke: every watch is asked for again, on another stream.
-    fn broken(&mut self, err: Error) {
+    fn broken(&mut self, err: &Error) {
         if let (Some(stream), Some(client)) = (self.stream.take(), self.weak.upgrade()) {
             client.mark_down(stream.endpoint());
         }
@@ -454,8 +452,8 @@ impl Mux {
             // The member lost its leader: look for a member that has one; when the opening
             // fails too, the watches end with this error.
             self.saw_no_leader = true;
-        } else if self.halts(&err) {
-            self.end_all(&err);
+        } else if self.halts(err) {
+            self.end_all(err);
             return;
         }
         // Open again at once (on another member: this one is marked down).
@@ -471,9 +469,10 @@ impl Mux {
         self.user_progress = 0;
         self.probe_progress = 0;
         self.probe = None;
-        for w in self.watchers.values_mut() {
+        for (&key, w) in &mut self.watchers {
             if matches!(w.state, State::Pending | State::Active(_)) {
                 w.state = State::Unsent;
+                self.unsent.insert(key);
             }
             w.fragments.clear();
         }
@@ -484,6 +483,7 @@ impl Mux {
         for (_, w) in self.watchers.drain() {
             w.end(Some(err.duplicate()));
         }
+        self.unsent.clear();
         for waiting in self.progress_waiting.drain(..) {
             let _ = waiting.send(Err(err.duplicate()));
         }
@@ -508,17 +508,16 @@ impl Mux {
         if self.stream.is_none() {
             return true;
         }
-        match self.probe {
-            None if now >= self.last_message + stall => {
-                // Silent for too long: ask for progress, which etcd answers at once.
-                if self.send(&progress_request()).is_ok() {
-                    self.probe_progress += 1;
-                    self.probe = Some(now);
-                }
+        let probe = self.probe;
+        match probe {
+            // Silent for too long: ask for progress, which etcd answers at once.
+            None if now >= self.last_message + stall && self.send(&progress_request()).is_ok() => {
+                self.probe_progress += 1;
+                self.probe = Some(now);
             }
             Some(at) if now >= at + stall => {
                 self.broken(
-                    Error::new(
+                    &Error::new(
                         ErrorKind::Unavailable,
                         format!(
                             "the watch stream stalled: nothing arrived for {:?}, and a progress \
@@ -547,7 +546,7 @@ impl Mux {
             return;
         }
         if resp.watch_id == -1 {
-            self.on_progress_all(resp);
+            self.on_progress_all(&resp);
             return;
         }
         let id = resp.watch_id;
@@ -562,7 +561,7 @@ impl Mux {
         if resp.canceled {
             self.ids.remove(&id);
             if resp.compact_revision != 0 {
-                self.on_compacted(key, resp);
+                self.on_compacted(key, resp.compact_revision);
             } else if let Some(w) = self.watchers.remove(&key) {
                 w.end(Some(cancelled(&resp.cancel_reason)));
             }
@@ -627,7 +626,7 @@ impl Mux {
 
     /// A progress answer for the whole stream: everything up to its revision was delivered
     /// to every watch created on it.
-    fn on_progress_all(&mut self, resp: pb::WatchResponse) {
+    fn on_progress_all(&mut self, resp: &pb::WatchResponse) {
         let revision = resp.header.as_ref().map_or(0, |h| h.revision);
         let notify = if self.user_progress > 0 {
             self.user_progress -= 1;
@@ -692,8 +691,7 @@ impl Mux {
         w.end(Some(err));
     }
 
-    fn on_compacted(&mut self, key: u64, resp: pb::WatchResponse) {
-        let compact = resp.compact_revision;
+    fn on_compacted(&mut self, key: u64, compact: i64) {
         let Some(w) = self.watchers.get_mut(&key) else {
             return;
         };
@@ -746,6 +744,7 @@ impl Mux {
         let resp = WatchResponse::resync(header, -1, read.into_kvs(), compact);
         w.next = revision + 1;
         w.state = State::Unsent;
+        self.unsent.insert(key);
         if let Pushed::Full = w.feed.push(resp) {
             let capacity = w.feed.capacity();
             if let Some(w) = self.watchers.remove(&key) {

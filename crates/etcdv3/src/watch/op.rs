@@ -217,7 +217,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
 
-    fn invalid(op: WatchOp) -> String {
+    fn invalid(op: &WatchOp) -> String {
         let err = op.validate().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
         err.to_string()
@@ -225,12 +225,12 @@ mod tests {
 
     #[test]
     fn bad_requests_are_refused_before_sending() {
-        assert!(invalid(WatchOp::new("")).contains("KeyRange::all"));
-        assert!(invalid(WatchOp::new("b").range_end("a")).contains("after the key"));
-        assert!(invalid(WatchOp::new("b").range_end("b")).contains("after the key"));
-        assert!(invalid(WatchOp::new("k").start_revision(-1)).contains("negative"));
-        assert!(invalid(WatchOp::new("k").buffer(0)).contains("at least 1"));
-        assert!(invalid(WatchOp::new("k").stall_timeout(Duration::ZERO)).contains("above zero"));
+        assert!(invalid(&WatchOp::new("")).contains("KeyRange::all"));
+        assert!(invalid(&WatchOp::new("b").range_end("a")).contains("after the key"));
+        assert!(invalid(&WatchOp::new("b").range_end("b")).contains("after the key"));
+        assert!(invalid(&WatchOp::new("k").start_revision(-1)).contains("negative"));
+        assert!(invalid(&WatchOp::new("k").buffer(0)).contains("at least 1"));
+        assert!(invalid(&WatchOp::new("k").stall_timeout(Duration::ZERO)).contains("above zero"));
     }
 
     #[test]
