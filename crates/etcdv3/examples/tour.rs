@@ -1,4 +1,5 @@
-//! A tour of the KV API: put, get, ranges, transactions, compaction and typed errors.
+//! A tour of the client: put, get, ranges, transactions, compaction, watches, leases and typed
+//! errors.
 //!
 //! ```text
 //! cargo run -p etcdv3 --example tour                      # starts a throwaway local etcd
@@ -8,7 +9,7 @@
 
 use std::error::Error;
 
-use etcdv3::{Client, Compare, Kv, Op, SortOrder, SortTarget};
+use etcdv3::{Client, Compare, EventKind, Kv, Op, SortOrder, SortTarget};
 use etcdv3_testkit::EtcdCluster;
 
 #[tokio::main]
@@ -120,6 +121,55 @@ async fn main() -> Result<(), Box<dyn Error>> {
         ),
         other => println!("unexpected: {other:?}"),
     }
+
+    println!("\n== watch");
+    let mut watch = client.watch("tour/fruit/").prefix().prev_kv().await?;
+    kv.put("tour/fruit/apple", "4").await?;
+    kv.delete("tour/fruit/banana").await?;
+    let mut seen = 0;
+    while seen < 2 {
+        let Some(resp) = watch.message().await? else {
+            break;
+        };
+        for e in resp.events() {
+            seen += 1;
+            let was = e
+                .prev_kv()
+                .map(|p| String::from_utf8_lossy(p.value()).into_owned());
+            match e.kind() {
+                EventKind::Put => println!(
+                    "  revision {}: put {} = {} (was {was:?})",
+                    e.revision(),
+                    e.kv().key_str()?,
+                    e.kv().value_str()?
+                ),
+                EventKind::Delete => println!(
+                    "  revision {}: deleted {} (was {was:?})",
+                    e.revision(),
+                    e.kv().key_str()?
+                ),
+            }
+        }
+    }
+    drop(watch); // cancels it on the server
+
+    println!("\n== leases");
+    let lease = client.lease().grant(30).await?;
+    kv.put("tour/session", "alive").lease(lease.id()).await?;
+    let ttl = client.lease().time_to_live(lease.id()).with_keys().await?;
+    println!(
+        "lease {:x}: {} s left of {}, keys {:?}",
+        lease.id(),
+        ttl.ttl(),
+        ttl.granted_ttl(),
+        ttl.keys()
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect::<Vec<_>>()
+    );
+    client.lease().revoke(lease.id()).await?;
+    let gone = kv.get("tour/session").await?.kvs().is_empty();
+    println!("revoked it: tour/session is gone: {gone}");
 
     println!("\n== bad input is caught before it is sent");
     let err = kv.put("", "value").await.unwrap_err();

@@ -1,5 +1,5 @@
-//! An etcd v3 client: KV, transactions, compaction and leases over a resilient transport,
-//! with typed errors.
+//! An etcd v3 client: KV, transactions, compaction, watches and leases over a resilient
+//! transport, with typed errors.
 //!
 //! ```no_run
 //! use etcdv3::{Client, Compare, Kv, Op};
@@ -25,6 +25,12 @@
 //! kv.compact(rev).await?;
 //! let err = kv.get("config/mode").revision(rev - 1).await.unwrap_err();
 //! assert!(err.is_compacted());
+//!
+//! // Follow changes: every revision once, in order, across member failures.
+//! let mut watch = client.watch("config/").prefix().await?;
+//! kv.put("config/mode", "standby").await?;
+//! let resp = watch.message().await?.expect("the watch runs until cancelled");
+//! assert_eq!(resp.events()[0].kv().value(), b"standby");
 //!
 //! // A key that lives as long as this process keeps its lease alive.
 //! let lease = client.lease().grant(10).await?;
@@ -72,6 +78,15 @@
 //!   TTL ends its handle with [`ErrorKind::LeaseExpired`]. [`LeaseClient::register`] keeps a
 //!   lease and its keys, and grants and puts them again when the lease is lost (reported as
 //!   [`RegistrationEvent`]s).
+//! - **Watches.** [`Client::watch`] returns a [`WatchStream`] once etcd created the watch. All
+//!   watches of a client share one gRPC stream; when its member fails, every watch is created
+//!   again on another member from the first revision it had not delivered, so nothing is lost
+//!   or delivered twice. Each watch buffers at most [`WatchOp::buffer`] responses: a reader
+//!   that falls further behind ends its own watch with [`ErrorKind::Lagged`] and the revision
+//!   to resume from, without slowing anything else. Compaction ends a watch with
+//!   [`Code::Compacted`] and the compaction revision, or, with
+//!   [`resync_on_compaction`](WatchOp::resync_on_compaction), delivers the current state and
+//!   goes on.
 //! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
 //!   every key in the store. There is no confirmation.
 //!
