@@ -375,14 +375,14 @@ async fn keep_alive_survives_losing_the_member_that_carries_it() {
     let c = client(&cl).await;
     let ttl = 5;
     let t0 = Instant::now();
-    let (ids, logs) = grant_kept(&c, 20, ttl, "reg").await;
+    let (ids, logs) = grant_kept(&c, 100, ttl, "reg").await;
     all_answered_after(&logs, t0, Duration::from_secs(10)).await;
 
-    // Kill whichever member carries the stream; then, with it back, the leader.
+    // SIGKILL the leader; then, with it back, whichever member carries the stream.
     for round in 0..2 {
         let victim = match round {
-            0 => stream_carrier(&cl).await,
-            _ => cl.leader().await.unwrap(),
+            0 => cl.leader().await.unwrap(),
+            _ => stream_carrier(&cl).await,
         };
         cl.kill(victim).await.unwrap();
         let killed = Instant::now();
@@ -397,7 +397,7 @@ async fn keep_alive_survives_losing_the_member_that_carries_it() {
             let left = c.lease().time_to_live(id).await.unwrap();
             assert!(left.ttl() > 0, "round {round}: {left:?}");
         }
-        assert_eq!(c.kv().get("reg/").prefix().await.unwrap().count(), 20);
+        assert_eq!(c.kv().get("reg/").prefix().await.unwrap().count(), 100);
         cl.restart(victim).await.unwrap();
         cl.wait_healthy(Duration::from_secs(30)).await.unwrap();
     }
@@ -869,4 +869,72 @@ async fn register_refuses_bad_input_before_sending() {
     cl.resume(0).unwrap();
     let leases: Vec<i64> = c.lease().leases().await.unwrap().ids().collect();
     assert!(leases.is_empty(), "no lease was granted: {leases:?}");
+}
+
+/// Go's TestV3LeaseFailureOverlap: grants and keep-alives keep being issued before, during and
+/// after a quorum loss. During it they fail with typed, retryable errors within their
+/// deadline (never hang, never another kind of error); after it they succeed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_and_keep_alives_through_a_quorum_loss() {
+    let cl = cluster(3).await;
+    let c = common::client_with_timeout(&cl, Duration::from_secs(2)).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..10)
+        .map(|_| {
+            let (c, stop) = (c.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0, 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let result = async {
+                        let id = c.lease().grant(5).await?.id();
+                        c.lease().keep_alive_once(id).await
+                    }
+                    .await;
+                    assert!(
+                        started.elapsed() < Duration::from_secs(5),
+                        "a call outlived its deadline: {:?}",
+                        started.elapsed()
+                    );
+                    match result {
+                        Ok(_) => ok += 1,
+                        Err(e) => {
+                            assert!(
+                                e.is_unavailable() || e.is_timeout() || e.is_no_leader(),
+                                "only availability errors: {e:?}"
+                            );
+                            failed += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let leader = cl.leader().await.unwrap();
+    let down = [(leader + 1) % 3, (leader + 2) % 3];
+    for &i in &down {
+        cl.stop(i).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for &i in &down {
+        cl.restart(i).await.unwrap();
+    }
+    cl.wait_healthy(Duration::from_secs(30)).await.unwrap();
+    // Working again: a grant and a renewal succeed.
+    eventually(Duration::from_secs(20), "grants work again", || async {
+        let id = c.lease().grant(5).await.ok()?.id();
+        c.lease().keep_alive_once(id).await.ok()
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for w in workers {
+        let (o, f) = w.await.unwrap();
+        ok += o;
+        failed += f;
+    }
+    assert!(ok > 0 && failed > 0, "{ok} succeeded, {failed} failed");
 }
