@@ -938,3 +938,58 @@ async fn grants_and_keep_alives_through_a_quorum_loss() {
     }
     assert!(ok > 0 && failed > 0, "{ok} succeeded, {failed} failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_restorations_are_reported_then_it_comes_back() {
+    let cl = cluster(1).await;
+    let proxy = etcdv3_testkit::FaultProxy::start(&cl.endpoint(0))
+        .await
+        .unwrap();
+    let c = Client::builder()
+        .endpoints([proxy.endpoint()])
+        .connect_timeout(Duration::from_millis(500))
+        .request_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let mut reg = c.lease().register(2, [("cut/a", "1")]).await.unwrap();
+    let first = reg.lease_id();
+    // Cut the client off: the keep-alive gets no answer within the TTL, and restoring fails
+    // while the cut lasts.
+    proxy.refuse();
+    proxy.reset_connections();
+    match next_event(&mut reg, Duration::from_secs(15)).await {
+        Some(RegistrationEvent::Lost { lease, error }) => {
+            assert_eq!(lease, first);
+            assert!(
+                error.is_lease_expired() || error.is_unavailable(),
+                "{error:?}"
+            );
+        }
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    for want in 1..=2 {
+        match next_event(&mut reg, Duration::from_secs(15)).await {
+            Some(RegistrationEvent::RestoreFailed { attempt, error }) => {
+                assert_eq!(attempt, want);
+                assert!(error.is_connect() || error.is_timeout(), "{error:?}");
+            }
+            other => panic!("expected RestoreFailed, got {other:?}"),
+        }
+    }
+    proxy.forward();
+    let restored = loop {
+        match next_event(&mut reg, Duration::from_secs(15)).await {
+            Some(RegistrationEvent::RestoreFailed { .. }) => continue,
+            Some(RegistrationEvent::Restored { lease }) => break lease,
+            other => panic!("expected Restored, got {other:?}"),
+        }
+    };
+    assert_ne!(restored, first);
+    let direct = client(&cl).await;
+    assert_eq!(
+        keys_under(&direct, "cut/").await,
+        [("cut/a".to_string(), "1".to_string(), restored)]
+    );
+    reg.close().await.unwrap();
+}

@@ -47,10 +47,26 @@ pub enum RegistrationEvent {
         /// Why its keep-alive ended.
         error: Error,
     },
+    /// An attempt to restore the registration failed; the next one follows after a pause
+    /// (100 ms doubling up to 5 s). Nothing to do but to know: a cluster that is down,
+    /// out of space or refusing the keys shows up here, attempt after attempt.
+    RestoreFailed {
+        /// Which attempt failed (1 for the first).
+        attempt: u32,
+        /// Why it failed.
+        error: Error,
+    },
     /// A new lease was granted and every key was put again with it; it is kept alive.
     Restored {
         /// The new lease, now [`Registration::lease_id`].
         lease: i64,
+    },
+    /// Restoring gave up: etcd refused the keys in a way waiting cannot change (they are over
+    /// its request size limit). No lease is kept; [`next_event`](Registration::next_event)
+    /// returns `None` after this.
+    Ended {
+        /// Why restoring stopped.
+        error: Error,
     },
 }
 
@@ -61,7 +77,16 @@ impl Clone for RegistrationEvent {
                 lease: *lease,
                 error: error.duplicate(),
             },
+            RegistrationEvent::RestoreFailed { attempt, error } => {
+                RegistrationEvent::RestoreFailed {
+                    attempt: *attempt,
+                    error: error.duplicate(),
+                }
+            }
             RegistrationEvent::Restored { lease } => RegistrationEvent::Restored { lease: *lease },
+            RegistrationEvent::Ended { error } => RegistrationEvent::Ended {
+                error: error.duplicate(),
+            },
         }
     }
 }
@@ -73,8 +98,10 @@ impl Clone for RegistrationEvent {
 /// expired while the client was cut off), a background task reports
 /// [`RegistrationEvent::Lost`], grants a new lease with the same TTL, puts every key again
 /// with it (one transaction: all keys or none), and reports [`RegistrationEvent::Restored`].
-/// Failed attempts are retried after 100 ms, doubling up to 5 s, until one succeeds; keys
-/// are put unconditionally, over whatever another client wrote meanwhile.
+/// Failed attempts are reported ([`RegistrationEvent::RestoreFailed`]) and retried after
+/// 100 ms, doubling up to 5 s, until one succeeds; only keys over etcd's size limit end it
+/// ([`RegistrationEvent::Ended`]). Keys are put unconditionally, over whatever another client
+/// wrote meanwhile.
 ///
 /// **Ending it.** [`close`](Self::close) stops the task and revokes the lease, which deletes
 /// the keys, and returns the revoke's error. Dropping the registration does the same in the
@@ -163,7 +190,7 @@ impl Registration {
     }
 
     /// The next event, or `None` once the registration has ended (its client was closed or
-    /// dropped). Cancel-safe: use it in `select!`.
+    /// dropped, or after [`RegistrationEvent::Ended`]). Cancel-safe: use it in `select!`.
     ///
     /// Events wait for the reader, up to 16: a registration that is never read keeps the
     /// latest 16 and drops older ones; restoring never waits for the reader.
@@ -221,6 +248,8 @@ enum Restore {
     Stopped { reply: Option<Reply>, granted: i64 },
     /// The client is gone.
     Closed,
+    /// Restoring cannot succeed.
+    GaveUp(Error),
 }
 
 /// The task of one registration.
@@ -260,6 +289,16 @@ impl Healer {
                 }
                 Restore::Stopped { reply, granted } => break (reply, granted),
                 Restore::Closed => return,
+                Restore::GaveUp(error) => {
+                    let _ = self.events.send(RegistrationEvent::Ended { error });
+                    // The reader gets `None` after this event.
+                    self.events = broadcast::channel(1).0;
+                    // Wait for `close` (answered: nothing left to revoke) or the drop.
+                    if let Ok(reply) = (&mut self.stop).await {
+                        let _ = reply.send(Ok(()));
+                    }
+                    return;
+                }
             }
         };
         drop(alive);
@@ -295,9 +334,12 @@ impl Healer {
                 done = once => match done {
                     Ok(id) => return Restore::Done(id),
                     Err(e) if e.is_closed() => return Restore::Closed,
-                    // Retried after a pause, whatever it was: the registration exists to come
-                    // back once etcd lets it.
-                    Err(_) => {}
+                    Err(e) if gives_up(&e) => return Restore::GaveUp(e),
+                    // Retried after a pause: the registration exists to come back once etcd
+                    // lets it. The reader sees every failure.
+                    Err(error) => {
+                        let _ = self.events.send(RegistrationEvent::RestoreFailed { attempt, error });
+                    }
                 },
             }
         }
@@ -322,6 +364,12 @@ impl Healer {
         }
         result
     }
+}
+
+/// Whether restoring can never succeed after `err`: the keys are over a size limit, or the
+/// request is malformed (checked when registering, so only a changed server limit gets here).
+fn gives_up(err: &Error) -> bool {
+    err.is_request_too_large() || err.is_invalid_request()
 }
 
 /// Waits until the keep-alive handle ends, and returns why.
@@ -399,6 +447,20 @@ mod tests {
         assert!((109_000..=110_001).contains(&high), "{high}");
         let top = pause(40, 1.0).as_millis();
         assert!((5499..=5501).contains(&top), "{top}");
+    }
+
+    #[test]
+    fn only_oversize_or_malformed_keys_end_restoring() {
+        assert!(gives_up(&Error::request_too_large(3 << 20, 2 << 20)));
+        assert!(gives_up(&Error::invalid("bad")));
+        assert!(!gives_up(&Error::closed()));
+        assert!(!gives_up(&super::super::lease_not_found(1, "test")));
+        let ended = RegistrationEvent::Ended {
+            error: Error::invalid("bad"),
+        };
+        assert!(
+            matches!(ended.clone(), RegistrationEvent::Ended { error } if error.is_invalid_request())
+        );
     }
 
     #[test]
