@@ -458,9 +458,9 @@ mod tests {
         let ended = RegistrationEvent::Ended {
             error: Error::invalid("bad"),
         };
-        assert!(
-            matches!(ended.clone(), RegistrationEvent::Ended { error } if error.is_invalid_request())
-        );
+        let copy = ended.clone();
+        assert!(matches!(&ended, RegistrationEvent::Ended { error } if error.is_invalid_request()));
+        assert!(matches!(copy, RegistrationEvent::Ended { error } if error.is_invalid_request()));
     }
 
     #[test]
