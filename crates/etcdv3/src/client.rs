@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::kv::KeyRange;
 use crate::kv::KvClient;
 use crate::lease::{Keepers, LeaseClient};
+use crate::transport::auth::TokenGeneration;
 use crate::transport::balancer::EndpointState;
 use crate::transport::rpc::Rpc;
 use crate::transport::stream::GrpcStream;
@@ -254,6 +255,21 @@ impl Client {
     /// The deadline of a prompt call with `options` on this handle.
     pub(crate) fn prompt_timeout(&self, options: CallOptions) -> Option<Duration> {
         self.transport.prompt_timeout(options, self.defaults)
+    }
+
+    /// Fetches a new auth token, unless the one of generation `seen` was already replaced.
+    pub(crate) async fn refresh_token(&self, seen: TokenGeneration) -> Result<()> {
+        self.transport.refresh_token(seen).await
+    }
+
+    /// The generation of the current auth token (0 without one).
+    pub(crate) fn token_generation(&self) -> TokenGeneration {
+        self.transport.token_generation()
+    }
+
+    /// Whether the client can fetch a new auth token (it has a user and password).
+    pub(crate) fn can_refresh_token(&self) -> bool {
+        self.transport.can_refresh_token()
     }
 
     /// Avoids `endpoint` for a while (a stream on it broke).

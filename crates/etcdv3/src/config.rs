@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::transport::auth::{Credentials, Secret};
 use crate::transport::endpoint::Endpoint;
 use crate::transport::{LoadedTls, Settings, TlsMaterial};
 
@@ -39,6 +40,8 @@ pub struct ClientBuilder {
     max_attempts: u32,
     backoff: Backoff,
     propagate_deadlines: bool,
+    user: Option<(String, Secret)>,
+    token: Option<Secret>,
 }
 
 impl Default for ClientBuilder {
@@ -55,6 +58,8 @@ impl Default for ClientBuilder {
             max_attempts: 100,
             backoff: Backoff::default(),
             propagate_deadlines: false,
+            user: None,
+            token: None,
         }
     }
 }
@@ -165,6 +170,63 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticates as `user` with `password` (etcd's user/password auth). `connect` gets the
+    /// first token, and fails with [`Code::AuthFailed`](crate::Code::AuthFailed)
+    /// ([`Error::is_auth_failed`](crate::Error::is_auth_failed)) for a wrong user or
+    /// password; a cluster without auth enabled is fine (calls go without a token, as in Go).
+    /// The token goes on every call and stream. When etcd no longer accepts it (expired,
+    /// invalidated by an auth change), the client fetches a new one (once, for every call that
+    /// had the old one) and sends the call again: callers never see it. The password is kept
+    /// out of `Debug` output and error messages.
+    ///
+    /// With TLS client certificates and etcd's `--client-cert-auth`, the certificate's common
+    /// name is the user and no password is needed.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> etcdv3::Result<()> {
+    /// let client = etcdv3::Client::builder()
+    ///     .endpoints(["http://127.0.0.1:2379"])
+    ///     .user("alice", "s3cret")
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = Some((user.into(), Secret::new(password)));
+        self
+    }
+
+    /// Sends `token` as the auth token of every call (a token from elsewhere, e.g. etcd 3.7's
+    /// static tokens). It is never refreshed: once etcd stops accepting it, calls fail with
+    /// [`Code::InvalidAuthToken`](crate::Code::InvalidAuthToken). Cannot be combined with
+    /// [`user`](Self::user) (`connect` fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config)). Kept out of `Debug` output.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Secret::new(token));
+        self
+    }
+
+    fn credentials(&self) -> Result<Option<Credentials>> {
+        match (&self.user, &self.token) {
+            (Some(_), Some(_)) => Err(Error::config(
+                "set either user(name, password) or token(t), not both: a user's token is \
+                 fetched and refreshed by the client",
+            )),
+            (Some((user, _)), None) if user.is_empty() => Err(Error::config(
+                "user(name, password): the user name is empty",
+            )),
+            (Some((user, password)), None) => Ok(Some(Credentials::Password {
+                user: user.clone(),
+                password: password.clone(),
+            })),
+            (None, Some(token)) if token.expose().is_empty() => {
+                Err(Error::config("token(t): the token is empty"))
+            }
+            (None, Some(token)) => Ok(Some(Credentials::Token(token.clone()))),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Connects. Succeeds when at least one endpoint answers within the connect timeout;
     /// otherwise the error names every endpoint and why it failed (refused, timed out, TLS
     /// handshake). Endpoints that were down are retried when requests need them.
@@ -203,6 +265,7 @@ impl ClientBuilder {
             backoff: self.backoff,
             max_attempts: self.max_attempts.max(1),
             propagate_deadlines: self.propagate_deadlines,
+            credentials: self.credentials()?,
         })
     }
 }

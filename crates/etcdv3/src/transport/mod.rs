@@ -6,6 +6,7 @@
 //! deadline, and on failure apply the retry policy of [`retry`] to the error [`status`] made.
 //! Those concerns live here and nowhere else.
 
+pub(crate) mod auth;
 pub(crate) mod balancer;
 mod connection;
 pub(crate) mod endpoint;
@@ -33,6 +34,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
+use self::auth::{Auth, Credentials, TokenGeneration};
 use self::balancer::{Balancer, EndpointState};
 use self::connection::Http2Service;
 use self::endpoint::Endpoint;
@@ -67,6 +69,7 @@ pub(crate) struct Settings {
     pub(crate) backoff: Backoff,
     pub(crate) max_attempts: u32,
     pub(crate) propagate_deadlines: bool,
+    pub(crate) credentials: Option<Credentials>,
 }
 
 /// Where one call goes and under which options: the call's own, the defaults of the client
@@ -86,6 +89,7 @@ pub(crate) struct Transport {
     settings: Settings,
     shutdown: Shutdown,
     api_version: HeaderValue,
+    auth: Auth,
     /// Attempts made by every call, for tests that check a call does not spin.
     #[cfg(test)]
     attempts: AtomicU64,
@@ -134,14 +138,62 @@ impl Transport {
                 format!("could not connect to any endpoint: {}", failures.join("; ")),
             ));
         }
-        Ok(Transport {
+        let auth = Auth::new(settings.credentials.clone())?;
+        let transport = Transport {
             balancer,
             settings,
             shutdown,
             api_version: HeaderValue::from_static(CLIENT_API_VERSION),
+            auth,
             #[cfg(test)]
             attempts: AtomicU64::new(0),
-        })
+        };
+        // With a user and password, the first token now: a wrong password fails `connect`.
+        if transport.auth.can_refresh() {
+            let token = transport.authenticate().await?;
+            transport.auth.store(token.as_deref())?;
+        }
+        Ok(transport)
+    }
+
+    /// Asks etcd for a token with the client's user and password; `None` when etcd does not
+    /// have auth enabled (calls then go without a token, as in Go).
+    async fn authenticate(&self) -> Result<Option<String>> {
+        let Some(request) = self.auth.request() else {
+            return Ok(None);
+        };
+        let route = Route {
+            call: CallOptions::new(),
+            defaults: CallOptions::new(),
+            pinned: None,
+        };
+        let answer: Result<etcdv3_proto::etcdserverpb::AuthenticateResponse> =
+            self.unary(Rpc::Authenticate, request, &route).await;
+        match answer {
+            Ok(resp) => Ok(Some(resp.token)),
+            Err(e) if e.code() == Some(Code::AuthNotEnabled) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fetches a new token, unless the one of generation `seen` was already replaced.
+    /// (Boxed behind its signature: authenticating is itself a call, whose retry loop may
+    /// come back here.)
+    pub(crate) fn refresh_token(
+        &self,
+        seen: TokenGeneration,
+    ) -> futures_util::future::BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.auth.refresh(seen, || self.authenticate()).await })
+    }
+
+    /// The generation of the current token (0 without one).
+    pub(crate) fn token_generation(&self) -> TokenGeneration {
+        self.auth.token().map_or(0, |(_, g)| g)
+    }
+
+    /// Whether the client can fetch a new token (it has a user and password).
+    pub(crate) fn can_refresh_token(&self) -> bool {
+        self.auth.can_refresh()
     }
 
     pub(crate) fn endpoint_names(&self) -> Vec<String> {
@@ -230,9 +282,21 @@ impl Transport {
 
     /// The metadata of one attempt. `grpc-timeout` carries what is left of the deadline, when
     /// deadlines are propagated.
-    fn metadata(&self, route: &Route<'_>, deadline: Bound) -> HeaderMap {
+    fn metadata(
+        &self,
+        rpc: Rpc,
+        route: &Route<'_>,
+        deadline: Bound,
+    ) -> (HeaderMap, TokenGeneration) {
         let mut md = HeaderMap::new();
         md.insert("client-api-version", self.api_version.clone());
+        let mut generation = 0;
+        if rpc != Rpc::Authenticate
+            && let Some((token, g)) = self.auth.token()
+        {
+            md.insert("token", token);
+            generation = g;
+        }
         if route.call.requires_leader() || route.defaults.requires_leader() {
             md.insert("hasleader", HeaderValue::from_static("true"));
         }
@@ -242,7 +306,7 @@ impl Transport {
                 md.insert("grpc-timeout", v);
             }
         }
-        md
+        (md, generation)
     }
 
     /// Sends one unary request with the deadline, endpoint choice and retry policy of `rpc`.
@@ -365,7 +429,7 @@ impl Transport {
             };
             #[cfg(test)]
             self.attempts.fetch_add(1, Ordering::Relaxed);
-            let headers = self.metadata(route, deadline);
+            let (headers, token) = self.metadata(rpc, route, deadline);
             // Two stages, so that a timeout knows whether the request was sent. The first
             // needs no timer when the connection is up.
             // Dialling (TCP, TLS and HTTP/2 handshakes) is boxed: inline, its large future
@@ -391,7 +455,8 @@ impl Transport {
                 }
                 Err(err) => {
                     failed += 1;
-                    Box::pin(self.after_failure(rpc, route, &ep, err, failed, deadline)).await?;
+                    let failure = Failure { err, failed, token };
+                    Box::pin(self.after_failure(rpc, route, &ep, failure, deadline)).await?;
                 }
             }
         }
@@ -405,10 +470,10 @@ impl Transport {
         rpc: Rpc,
         route: &Route<'_>,
         ep: &EndpointState,
-        err: Error,
-        failed: u32,
+        failure: Failure,
         deadline: Bound,
     ) -> Result<()> {
+        let Failure { err, failed, token } = failure;
         if self.is_closed() {
             let closed = Error::closed();
             return Err(if err.was_sent() {
@@ -433,7 +498,16 @@ impl Transport {
             Some(_) => 1,
             None => self.balancer.len(),
         };
-        match retry::decide(rpc.class(), &err, endpoints, false) {
+        match retry::decide(rpc.class(), &err, endpoints, self.auth.can_refresh()) {
+            // etcd refused the token before doing anything: fetch a new one (once for every
+            // call that had the same token) and try again at once, writes too.
+            Decision::RefreshToken if rpc != Rpc::Authenticate => {
+                self.refresh_token(token).await?;
+                if deadline.is_some() && failed >= self.settings.max_attempts {
+                    return Err(err);
+                }
+                return Ok(());
+            }
             Decision::Fail | Decision::RefreshToken => {
                 // A write that broke in flight says as much about the endpoint as a timeout.
                 if err.kind() == ErrorKind::Unavailable {
@@ -462,6 +536,14 @@ impl Transport {
         }
         Ok(())
     }
+}
+
+/// One failed attempt: its error, how many attempts failed so far, and the token it was sent
+/// with.
+struct Failure {
+    err: Error,
+    failed: u32,
+    token: TokenGeneration,
 }
 
 /// A call's timeout: its own deadline, else none for calls that wait by design, else the

@@ -27,11 +27,15 @@ use crate::call::CallOptions;
 use crate::client::{Client, WeakClient};
 use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};
 use crate::kv::{GetResponse, Kv};
+use crate::transport::auth::TokenGeneration;
 use crate::transport::rpc::Rpc;
 use crate::transport::status::from_status;
 use crate::transport::stream::GrpcStream;
 
 type WatchGrpc = GrpcStream<pb::WatchRequest, pb::WatchResponse>;
+
+/// How many times in a row a new token is fetched for refused creations before they fail.
+const MAX_TOKEN_REFRESHES: u32 = 3;
 
 /// The longest pause between two attempts to open a stream again.
 const MAX_REOPEN_PAUSE: Duration = Duration::from_secs(2);
@@ -119,6 +123,13 @@ pub(crate) struct Mux {
     reopen_at: Option<Instant>,
     /// The stream broke or an opening failed with `NoLeader`.
     saw_no_leader: bool,
+    /// The auth token the current stream was opened with.
+    stream_token: TokenGeneration,
+    /// Fetch a new token before the next opening: etcd refused this one.
+    refresh_token: Option<TokenGeneration>,
+    /// Token refreshes since a watch was last created, to give up on a token etcd keeps
+    /// refusing.
+    refreshes: u32,
     open_timeout: Duration,
     /// Progress requests waiting for a stream.
     progress_waiting: Vec<oneshot::Sender<Result<()>>>,
@@ -156,6 +167,9 @@ impl Mux {
             failures: 0,
             reopen_at: None,
             saw_no_leader: false,
+            stream_token: 0,
+            refresh_token: None,
+            refreshes: 0,
             open_timeout: client
                 .prompt_timeout(CallOptions::new())
                 .unwrap_or(client.connect_timeout()),
@@ -379,7 +393,11 @@ impl Mux {
         if self.require_leader {
             options = options.require_leader();
         }
+        let refresh = self.refresh_token.take();
         self.opening = Some(Box::pin(async move {
+            if let Some(seen) = refresh {
+                client.refresh_token(seen).await?;
+            }
             client.open_stream(Rpc::Watch, options, &first).await
         }));
         true
@@ -391,6 +409,9 @@ impl Mux {
         match opened {
             Ok(stream) => {
                 self.stream = Some(stream);
+                if let Some(client) = self.weak.upgrade() {
+                    self.stream_token = client.token_generation();
+                }
                 self.failures = 0;
                 self.reopen_at = None;
                 self.saw_no_leader = false;
@@ -596,11 +617,26 @@ impl Mux {
             return;
         };
         if refused {
+            let err = refusal(&resp.cancel_reason);
+            if self.refreshes < MAX_TOKEN_REFRESHES
+                && (err.is_invalid_auth_token() || err.code() == Some(Code::AuthOldRevision))
+                && self.weak.upgrade().is_some_and(|c| c.can_refresh_token())
+            {
+                // The stream's token is no longer good: open a new stream with a new token
+                // and ask for every watch again there.
+                self.refreshes += 1;
+                self.refresh_token = Some(self.stream_token);
+                self.stream = None;
+                self.forget_stream();
+                let _ = self.open();
+                return;
+            }
             if let Some(w) = self.watchers.remove(&key) {
-                w.end(Some(refusal(&resp.cancel_reason)));
+                w.end(Some(err));
             }
             return;
         }
+        self.refreshes = 0;
         let Some(w) = self.watchers.get_mut(&key) else {
             return;
         };
@@ -795,7 +831,7 @@ fn refusal(reason: &str) -> Error {
             "etcd refused to create the watch without saying why",
         );
     }
-    from_status(GrpcCode::FailedPrecondition, reason)
+    from_reason(reason)
 }
 
 /// The error for a watch etcd cancelled on its own.
@@ -803,7 +839,27 @@ fn cancelled(reason: &str) -> Error {
     if reason.is_empty() {
         return Error::new(ErrorKind::Canceled, "etcd cancelled the watch");
     }
+    from_reason(reason)
+}
+
+/// A cancel reason as an error. etcd writes either its error message
+/// (`etcdserver: permission denied`) or a whole gRPC status
+/// (`rpc error: code = Unauthenticated desc = etcdserver: invalid auth token`).
+fn from_reason(reason: &str) -> Error {
+    if let Some(rest) = reason.strip_prefix("rpc error: code = ")
+        && let Some((code, desc)) = rest.split_once(" desc = ")
+    {
+        return from_status(grpc_code_named(code), desc);
+    }
     from_status(GrpcCode::FailedPrecondition, reason)
+}
+
+/// The gRPC code with this name, as Go prints it (the same names as ours).
+fn grpc_code_named(name: &str) -> GrpcCode {
+    (1..=16)
+        .map(GrpcCode::from_i32)
+        .find(|c| format!("{c:?}") == name)
+        .unwrap_or(GrpcCode::Unknown)
 }
 
 #[cfg(test)]
@@ -822,5 +878,10 @@ mod tests {
             "no reason still fails"
         );
         assert_eq!(cancelled("").kind(), ErrorKind::Canceled);
+        let token =
+            refusal("rpc error: code = Unauthenticated desc = etcdserver: invalid auth token");
+        assert!(token.is_invalid_auth_token(), "{token:?}");
+        assert_eq!(token.grpc_code(), Some(GrpcCode::Unauthenticated));
+        assert_eq!(token.message(), "etcdserver: invalid auth token");
     }
 }
