@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the KV, Txn, connection, Lease and Watch suites against other etcd server releases (default:
+# Runs the KV, Txn, connection, Lease, Watch, Auth and TLS suites against other etcd server releases (default:
 # 3.4, 3.5 and 3.7; the main suite uses 3.6). Server binaries come from the crate registry
 # (etcd-bin-vendored-linux-amd64, whose version is the etcd version), so only cargo is needed.
 #
@@ -39,7 +39,7 @@ for v in "${versions[@]}"; do
         continue
     fi
     echo "== etcd $v ($("$bin" --version | head -n 1))"
-    if ! ETCDV3_ETCD_BIN="$bin" cargo test -p etcdv3 --test kv --test txn --test connect --test lease --test watch --test example_watch; then
+    if ! ETCDV3_ETCD_BIN="$bin" cargo test -p etcdv3 --test kv --test txn --test connect --test lease --test watch --test example_watch --test auth --test tls; then
         failed+=("$v")
     fi
 done

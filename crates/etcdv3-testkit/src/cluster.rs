@@ -74,6 +74,7 @@ pub struct EtcdClusterBuilder {
     ready_timeout: Duration,
     unix_socket: bool,
     progress_interval: Option<Duration>,
+    jwt_ttl: Option<Duration>,
 }
 
 impl Default for EtcdClusterBuilder {
@@ -89,6 +90,7 @@ impl Default for EtcdClusterBuilder {
             ready_timeout: Duration::from_secs(30),
             unix_socket: false,
             progress_interval: None,
+            jwt_ttl: None,
         }
     }
 }
@@ -139,6 +141,14 @@ impl EtcdClusterBuilder {
         self
     }
 
+    /// Issue JWT auth tokens (`--auth-token=jwt`, ES256, with a key pair generated for the
+    /// cluster) that expire after `ttl`, instead of etcd's default simple tokens. Only matters
+    /// with [`auth`](Self::auth). Default: simple tokens.
+    pub fn jwt(mut self, ttl: Duration) -> Self {
+        self.jwt_ttl = Some(ttl);
+        self
+    }
+
     /// Serve TLS. Default: [`TlsMode::None`]. Certificates are generated per cluster and
     /// available from [`EtcdCluster::tls`]. Peers use mutual TLS whenever TLS is on.
     pub fn tls(mut self, tls: TlsMode) -> Self {
@@ -170,8 +180,16 @@ impl EtcdClusterBuilder {
     }
 
     /// The extra flags, with those whose name depends on the etcd version.
-    fn member_args(&self, binary: &EtcdBinary) -> Vec<String> {
+    fn member_args(&self, binary: &EtcdBinary, dir: &Path) -> Vec<String> {
         let mut args = Vec::new();
+        if let Some(ttl) = self.jwt_ttl {
+            args.push(format!(
+                "--auth-token=jwt,pub-key={},priv-key={},sign-method=ES256,ttl={}ms",
+                dir.join(JWT_PUBLIC_KEY).display(),
+                dir.join(JWT_PRIVATE_KEY).display(),
+                ttl.as_millis()
+            ));
+        }
         if let Some(d) = self.progress_interval {
             let experimental =
                 binary.version().starts_with("3.4.") || binary.version().starts_with("3.5.");
@@ -209,6 +227,9 @@ impl EtcdClusterBuilder {
             ));
         }
         let dir = make_temp_dir()?;
+        if self.jwt_ttl.is_some() {
+            write_jwt_keys(dir.path())?;
+        }
         let tls = match self.tls {
             TlsMode::None => None,
             TlsMode::Server | TlsMode::MutualTls => {
@@ -301,7 +322,7 @@ impl EtcdClusterBuilder {
                 election_ms,
                 unix_socket: self.unix_socket && self.tls == TlsMode::None,
                 zap_logger: cluster.binary.is_pre_3_5(),
-                extra_args: self.member_args(&cluster.binary),
+                extra_args: self.member_args(&cluster.binary, cluster.dir.path()),
             })
             .collect();
         let initial_cluster = configs
@@ -853,4 +874,28 @@ fn make_temp_dir() -> Result<TempDir, Error> {
     builder
         .tempdir()
         .map_err(|e| Error::new(ErrorKind::Io, "creating a temp dir failed").source(e))
+}
+
+/// Where the JWT signing keys of a cluster are, in its temp dir.
+const JWT_PRIVATE_KEY: &str = "jwt-es256.key";
+const JWT_PUBLIC_KEY: &str = "jwt-es256.pub";
+
+/// Writes a fresh ES256 key pair for JWT tokens into `dir`.
+fn write_jwt_keys(dir: &Path) -> Result<(), Error> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidConfig,
+            format!("generating the JWT key pair: {e}"),
+        )
+    })?;
+    let write = |name: &str, pem: String| {
+        std::fs::write(dir.join(name), pem).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("writing the JWT key {name}: {e}"),
+            )
+        })
+    };
+    write(JWT_PRIVATE_KEY, key.serialize_pem())?;
+    write(JWT_PUBLIC_KEY, key.public_key_pem())
 }

@@ -95,12 +95,28 @@ async fn credentials_are_checked_and_never_shown() {
     }
 }
 
-/// With a 2 s token TTL and bursts of work 3 s apart, the token has expired at most bursts:
-/// puts from 10 tasks, an open watch, a watch created after an idle spell and a kept-alive
-/// lease all go on with no failed request and no missed event.
+/// Simple tokens that expire after 2 s idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_tokens_are_refreshed_without_the_caller_noticing() {
-    let etcd = auth_cluster(&["--auth-token-ttl=2"]).await;
+async fn expired_simple_tokens_are_refreshed_without_the_caller_noticing() {
+    work_across_token_expiries(auth_cluster(&["--auth-token-ttl=2"]).await).await;
+}
+
+/// JWT tokens that expire 3 s after they were issued, used or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_jwt_tokens_are_refreshed_without_the_caller_noticing() {
+    let etcd = EtcdCluster::builder()
+        .auth(ROOT_PASSWORD)
+        .jwt(Duration::from_secs(3))
+        .start()
+        .await
+        .expect("start etcd with JWT auth");
+    work_across_token_expiries(etcd).await;
+}
+
+/// Bursts of work 3 s apart, so the token has expired at most bursts: puts from 10 tasks, an
+/// open watch, a watch created after an idle spell and a kept-alive lease all go on with no
+/// failed request and no missed event.
+async fn work_across_token_expiries(etcd: EtcdCluster) {
     let c = root(&etcd).await;
     // Renewed every 4 s: the token expires between renewals too.
     let lease = c.lease().grant(12).await.unwrap().id();
@@ -171,4 +187,37 @@ async fn expired_tokens_are_refreshed_without_the_caller_noticing() {
         (3.0..=2.0 * f64::from(bursts) + 4.0).contains(&authenticated),
         "{authenticated} authentications"
     );
+}
+
+/// With `--client-cert-auth`, the certificate's common name is the user: root's certificate
+/// works with no password; alice's, a user with no roles, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_names_the_user() {
+    let etcd = EtcdCluster::builder()
+        .tls(etcdv3_testkit::TlsMode::MutualTls)
+        .auth(ROOT_PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let files = etcd.tls().unwrap();
+    let as_cert = |cert: &str, key: &str| {
+        etcdv3::TlsConfig::new()
+            .ca_cert_pem(files.ca_cert_pem())
+            .client_cert_pem(cert, key)
+    };
+    let root = Client::builder()
+        .endpoints(etcd.endpoints())
+        .tls(as_cert(files.client_cert_pem(), files.client_key_pem()))
+        .connect()
+        .await
+        .unwrap();
+    root.kv().put("cn", "root").await.unwrap();
+    let alice = Client::builder()
+        .endpoints(etcd.endpoints())
+        .tls(as_cert(files.alice_cert_pem(), files.alice_key_pem()))
+        .connect()
+        .await
+        .unwrap();
+    let err = alice.kv().get("cn").await.unwrap_err();
+    assert!(err.is_permission_denied(), "{err:?}");
 }
