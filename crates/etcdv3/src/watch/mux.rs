@@ -121,8 +121,8 @@ pub(crate) struct Mux {
     failures: u32,
     /// No new opening before this.
     reopen_at: Option<Instant>,
-    /// The stream broke or an opening failed with `NoLeader`.
-    saw_no_leader: bool,
+    /// Why the stream broke or an opening failed, when it was `NoLeader`.
+    no_leader: Option<Error>,
     /// The auth token the current stream was opened with.
     stream_token: TokenGeneration,
     /// Fetch a new token before the next opening: etcd refused this one.
@@ -166,7 +166,7 @@ impl Mux {
             opening: None,
             failures: 0,
             reopen_at: None,
-            saw_no_leader: false,
+            no_leader: None,
             stream_token: 0,
             refresh_token: None,
             refreshes: 0,
@@ -414,7 +414,7 @@ impl Mux {
                 }
                 self.failures = 0;
                 self.reopen_at = None;
-                self.saw_no_leader = false;
+                self.no_leader = None;
                 self.last_message = Instant::now();
                 self.probe = None;
                 for waiting in std::mem::take(&mut self.progress_waiting) {
@@ -429,7 +429,14 @@ impl Mux {
             Err(err) => {
                 self.forget_stream();
                 if err.is_no_leader() {
-                    self.saw_no_leader = true;
+                    self.no_leader = Some(err.duplicate());
+                }
+                if self.require_leader
+                    && let Some(no_leader) = self.no_leader.take()
+                {
+                    // No member with a leader was found: a require-leader watch ends.
+                    self.end_all(&no_leader);
+                    return true;
                 }
                 if self.halts(&err) {
                     self.end_all(&err);
@@ -447,7 +454,7 @@ impl Mux {
 
     /// Whether `err` ends every watch of the stream instead of a resume.
     fn halts(&self, err: &Error) -> bool {
-        if self.require_leader && (err.is_no_leader() || self.saw_no_leader) {
+        if self.require_leader && err.is_no_leader() {
             return true;
         }
         match err.kind() {
@@ -472,7 +479,7 @@ impl Mux {
         if self.require_leader && err.is_no_leader() {
             // The member lost its leader: look for a member that has one; when the opening
             // fails too, the watches end with this error.
-            self.saw_no_leader = true;
+            self.no_leader = Some(err.duplicate());
         } else if self.halts(err) {
             self.end_all(err);
             return;
