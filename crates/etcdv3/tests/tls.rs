@@ -150,3 +150,43 @@ async fn server_name_override_and_insecure_skip_verify() {
         .insecure_skip_verify();
     put_through(cl.endpoints(), blind).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_ca_the_system_store_is_used_and_the_error_says_so() {
+    let cl = tls_cluster(TlsMode::Server).await;
+    // An https:// endpoint with no TLS configuration at all, and a TLS config without a CA:
+    // the testkit's CA is in no system store.
+    let https = cl.endpoint(0).replace("http://", "https://");
+    let https = if https.starts_with("https://") {
+        https
+    } else {
+        format!("https://{https}")
+    };
+    for err in [
+        Client::builder()
+            .endpoints([https.clone()])
+            .connect_timeout(Duration::from_secs(3))
+            .connect()
+            .await
+            .unwrap_err(),
+        connect(vec![https], TlsConfig::new()).await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("system's trusted CAs"), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_a_plaintext_port_says_so() {
+    let cl = EtcdCluster::builder().start().await.unwrap();
+    let https = cl.endpoint(0).replace("http://", "https://");
+    let err = Client::builder()
+        .endpoints([https])
+        .connect_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(err.to_string().contains("speak TLS on this port"), "{err}");
+}

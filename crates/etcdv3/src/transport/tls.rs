@@ -55,6 +55,9 @@ impl LoadedTls {
                 if found == 0 {
                     return Err(Error::config("CA certificate file holds no certificate"));
                 }
+            } else {
+                // No CA given: trust the system's store, as Go does.
+                roots = system_roots();
             }
             builder.with_root_certificates(roots)
         };
@@ -88,15 +91,20 @@ impl LoadedTls {
         })
     }
 
-    /// TLS for an `https://` endpoint when the client has no TLS configuration: no trusted CA,
-    /// so the handshake fails with advice to set one.
+    /// TLS for an `https://` endpoint when the client has no TLS configuration: the system's
+    /// trusted CAs, no client certificate. Built once per process.
     pub(crate) fn default_for_endpoint() -> Result<LoadedTls> {
-        Self::build(TlsMaterial {
+        static DEFAULT: std::sync::OnceLock<LoadedTls> = std::sync::OnceLock::new();
+        if let Some(d) = DEFAULT.get() {
+            return Ok(d.clone());
+        }
+        let built = Self::build(TlsMaterial {
             ca: None,
             identity: None,
             server_name: None,
             skip_verify: false,
-        })
+        })?;
+        Ok(DEFAULT.get_or_init(|| built).clone())
     }
 
     pub(crate) fn has_identity(&self) -> bool {
@@ -147,19 +155,35 @@ impl TlsConnector {
                         Some(Ok(tls)) => connect_failed("TLS handshake failed", *tls),
                         _ => Error::new(ErrorKind::Connect, "TLS handshake failed"),
                     },
+                    // Closed mid-handshake: a plaintext port (etcd closes what it cannot
+                    // read) or a refused client certificate.
+                    false if e.kind() == std::io::ErrorKind::UnexpectedEof => connect_failed(
+                        "TLS handshake failed: the server closed the connection (it may not \
+                         speak TLS on this port: use http:// for a plaintext one)",
+                        e,
+                    ),
                     false => connect_failed("TLS handshake failed", e),
                 }
             })
     }
 }
 
+/// The system's trusted CA certificates (those that parse); an empty store when there are none.
+fn system_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
+    roots
+}
+
 /// Advice for a TLS failure, from the rustls error's variant.
 pub(crate) fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use rustls::{AlertDescription as Alert, CertificateError as Cert, Error as E, InvalidMessage};
     match e.downcast_ref::<rustls::Error>()? {
-        E::InvalidCertificate(Cert::UnknownIssuer) => {
-            Some("the server certificate is not signed by a trusted CA (set the CA certificate)")
-        }
+        E::InvalidCertificate(Cert::UnknownIssuer) => Some(
+            "the server certificate is not signed by a trusted CA (set the CA certificate with \
+             TlsConfig::ca_cert_file; without one, only the system's trusted CAs are accepted)",
+        ),
         E::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => {
             Some("the server certificate does not name this host")
         }
