@@ -34,6 +34,7 @@ pub enum TlsMode {
 /// | `client_cert`, `client_key` | client cert CN=root |
 /// | `alice_cert`, `alice_key` | client cert CN=alice |
 /// | `rogue_cert`, `rogue_key` | client cert CN=root signed by `other_ca_cert`, which the servers do not trust |
+/// | `expired_cert`, `expired_key` | client cert CN=root signed by the test CA, valid only in 2020 |
 /// | `other_ca_cert` | the untrusted CA (CN=etcd-test-other-ca) |
 ///
 /// Keys are PKCS#8 ECDSA P-256. The `*_pem` methods return the file contents.
@@ -60,6 +61,10 @@ pub struct TlsFiles {
     pub rogue_key: PathBuf,
     /// The CA that signed the rogue certificate; the servers do not trust it.
     pub other_ca_cert: PathBuf,
+    /// Client certificate with CN=root, signed by the test CA, expired (valid only in 2020).
+    pub expired_cert: PathBuf,
+    /// Private key of the expired client certificate.
+    pub expired_key: PathBuf,
     pem: Pems,
 }
 
@@ -75,6 +80,8 @@ struct Pems {
     rogue_cert: String,
     rogue_key: String,
     other_ca_cert: String,
+    expired_cert: String,
+    expired_key: String,
 }
 
 impl TlsFiles {
@@ -119,6 +126,16 @@ impl TlsFiles {
         &self.pem.other_ca_cert
     }
 
+    /// PEM of the expired CN=root client certificate.
+    pub fn expired_cert_pem(&self) -> &str {
+        &self.pem.expired_cert
+    }
+
+    /// PEM of the expired client certificate's key.
+    pub fn expired_key_pem(&self) -> &str {
+        &self.pem.expired_key
+    }
+
     /// Generates a fresh set of certificates and writes them into `dir` (created if needed).
     pub(crate) fn generate(dir: &Path) -> Result<TlsFiles, Error> {
         let tls_err = |what: &str| {
@@ -135,13 +152,15 @@ impl TlsFiles {
         let other_ca = Issuer::from_params(&other_params, &other_key);
 
         let (server_cert, server_key) =
-            make_leaf(&ca, "etcd-test-server", true).map_err(tls_err("the server cert"))?;
+            make_leaf(&ca, "etcd-test-server", Leaf::Server).map_err(tls_err("the server cert"))?;
         let (client_cert, client_key) =
-            make_leaf(&ca, "root", false).map_err(tls_err("the root client cert"))?;
+            make_leaf(&ca, "root", Leaf::Client).map_err(tls_err("the root client cert"))?;
         let (alice_cert, alice_key) =
-            make_leaf(&ca, "alice", false).map_err(tls_err("the alice client cert"))?;
+            make_leaf(&ca, "alice", Leaf::Client).map_err(tls_err("the alice client cert"))?;
         let (rogue_cert, rogue_key) =
-            make_leaf(&other_ca, "root", false).map_err(tls_err("the rogue client cert"))?;
+            make_leaf(&other_ca, "root", Leaf::Client).map_err(tls_err("the rogue client cert"))?;
+        let (expired_cert, expired_key) = make_leaf(&ca, "root", Leaf::ExpiredClient)
+            .map_err(tls_err("the expired client cert"))?;
 
         let pem = Pems {
             ca_cert: ca_pem,
@@ -154,6 +173,8 @@ impl TlsFiles {
             rogue_cert,
             rogue_key,
             other_ca_cert: other_pem,
+            expired_cert,
+            expired_key,
         };
 
         fs::create_dir_all(dir).map_err(|e| {
@@ -177,6 +198,8 @@ impl TlsFiles {
             rogue_cert: write("rogue.crt", &pem.rogue_cert)?,
             rogue_key: write("rogue.key", &pem.rogue_key)?,
             other_ca_cert: write("other-ca.crt", &pem.other_ca_cert)?,
+            expired_cert: write("expired.crt", &pem.expired_cert)?,
+            expired_key: write("expired.key", &pem.expired_key)?,
             pem,
         })
     }
@@ -196,11 +219,21 @@ fn make_ca(cn: &str) -> Result<(CertificateParams, KeyPair, String), rcgen::Erro
     Ok((params, key, cert.pem()))
 }
 
+/// What a leaf certificate is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    Server,
+    Client,
+    /// A client certificate whose validity ended in 2020.
+    ExpiredClient,
+}
+
 fn make_leaf(
     issuer: &Issuer<'_, &KeyPair>,
     cn: &str,
-    server: bool,
+    leaf: Leaf,
 ) -> Result<(String, String), rcgen::Error> {
+    let server = leaf == Leaf::Server;
     let key = KeyPair::generate()?;
     let sans = if server {
         vec![
@@ -227,6 +260,10 @@ fn make_leaf(
     } else {
         vec![ExtendedKeyUsagePurpose::ClientAuth]
     };
+    if leaf == Leaf::ExpiredClient {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+    }
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
 }

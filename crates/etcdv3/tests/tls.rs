@@ -190,3 +190,24 @@ async fn tls_to_a_plaintext_port_says_so() {
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(err.to_string().contains("speak TLS on this port"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_client_certificate_is_named() {
+    let cl = tls_cluster(TlsMode::MutualTls).await;
+    let files = cl.tls().unwrap();
+    let err = put_through(
+        cl.endpoints(),
+        TlsConfig::new()
+            .ca_cert_pem(files.ca_cert_pem())
+            .client_cert_pem(files.expired_cert_pem(), files.expired_key_pem()),
+    )
+    .await
+    .unwrap_err();
+    // Known before dialling: the certificate's notAfter has passed.
+    assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("expired at 2020-12-31 00:00:00 UTC"),
+        "{err}"
+    );
+}

@@ -74,6 +74,11 @@ impl LoadedTls {
                         "client certificate file holds no certificate",
                     ));
                 }
+                if let Some(expired) = expired_since(&chain[0], std::time::SystemTime::now()) {
+                    return Err(Error::config(format!(
+                        "the client certificate expired at {expired} (its notAfter); renew it"
+                    )));
+                }
                 let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| {
                     Error::config(format!("client key is not a valid PEM key: {e}"))
                 })?;
@@ -168,6 +173,79 @@ impl TlsConnector {
     }
 }
 
+/// When `cert` (DER) has expired by `now`: its notAfter as `YYYY-MM-DD HH:MM:SS UTC`.
+/// `None` when it is still valid or cannot be read (the handshake then decides).
+fn expired_since(cert: &[u8], now: std::time::SystemTime) -> Option<String> {
+    let (y, mo, d, h, mi, sec) = der::not_after(cert)?;
+    let days = der::days_from_civil(y, mo, d);
+    let at = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec);
+    let now = i64::try_from(now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    (now > at).then(|| format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02} UTC"))
+}
+
+/// Just enough DER to find a certificate's notAfter.
+mod der {
+    /// One tag-length-value: (tag, contents, rest).
+    fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+
+    /// The notAfter of a certificate as (year, month, day, hour, minute, second).
+    pub(super) fn not_after(cert: &[u8]) -> Option<(i64, u32, u32, u32, u32, u32)> {
+        let (_, certificate, _) = tlv(cert)?;
+        let (_, tbs, _) = tlv(certificate)?;
+        let mut rest = tbs;
+        let (tag, _, after) = tlv(rest)?;
+        if tag == 0xa0 {
+            rest = after; // [0] version
+        }
+        for _ in 0..3 {
+            rest = tlv(rest)?.2; // serial number, signature algorithm, issuer
+        }
+        let (_, validity, _) = tlv(rest)?;
+        let (_, _, past_not_before) = tlv(validity)?;
+        let (tag, not_after, _) = tlv(past_not_before)?;
+        let text = std::str::from_utf8(not_after).ok()?.strip_suffix('Z')?;
+        let (year, rest) = match tag {
+            // UTCTime: two-digit year, 1950–2049.
+            0x17 => {
+                let yy: i64 = text.get(..2)?.parse().ok()?;
+                (if yy < 50 { 2000 + yy } else { 1900 + yy }, text.get(2..)?)
+            }
+            // GeneralizedTime.
+            0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+            _ => return None,
+        };
+        let field = |i: usize| -> Option<u32> { rest.get(i..i + 2)?.parse().ok() };
+        Some((year, field(0)?, field(2)?, field(4)?, field(6)?, field(8)?))
+    }
+
+    /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+    pub(super) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(m);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+}
+
 /// The system's trusted CA certificates (those that parse); an empty store when there are none.
 fn system_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
@@ -250,5 +328,63 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    /// DER: `tag`, a short length, `content`.
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag, u8::try_from(content.len()).unwrap()];
+        v.extend_from_slice(content);
+        v
+    }
+
+    /// A certificate skeleton with the given validity times (tag, text).
+    fn cert(not_before: (u8, &str), not_after: (u8, &str)) -> Vec<u8> {
+        let validity = [
+            tlv(not_before.0, not_before.1.as_bytes()),
+            tlv(not_after.0, not_after.1.as_bytes()),
+        ]
+        .concat();
+        let tbs = [
+            tlv(0xa0, &tlv(0x02, &[2])),
+            tlv(0x02, &[1]),
+            tlv(0x30, &[]),
+            tlv(0x30, &[]),
+            tlv(0x30, &validity),
+        ]
+        .concat();
+        tlv(0x30, &tlv(0x30, &tbs))
+    }
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(der::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(der::days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(der::days_from_civil(2020, 12, 31), 18_627);
+    }
+
+    #[test]
+    fn an_expired_certificate_is_dated() {
+        let utc = cert((0x17, "200101000000Z"), (0x17, "201231235959Z"));
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            expired_since(&utc, now).as_deref(),
+            Some("2020-12-31 23:59:59 UTC")
+        );
+        let generalized = cert((0x18, "20200101000000Z"), (0x18, "20991231000000Z"));
+        assert_eq!(expired_since(&generalized, now), None, "still valid");
+        let before = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        assert_eq!(expired_since(&utc, before), None, "not yet expired then");
+        assert_eq!(
+            expired_since(b"junk", now),
+            None,
+            "unreadable: left to the handshake"
+        );
     }
 }
