@@ -11,6 +11,7 @@ use crate::cli::{Command, Consistency, Global, PutArgs, RangeArgs, TxnMixedArgs,
 use crate::load::keys::{KeySpec, random_value};
 use crate::load::report::TextOptions;
 use crate::load::runner::{Outcome, Plan, RunOutput, run};
+use crate::watch::Job;
 
 /// Name of this tool in `--json` output.
 const TOOL: &str = "etcdv3-bench";
@@ -19,11 +20,12 @@ const TOOL: &str = "etcdv3-bench";
 pub(crate) async fn main(global: &Global, command: &Command) -> Result<String, String> {
     let builder = client_builder(global)?;
     let (name, prepared) = prepare(command)?;
-    let clients = connect(builder, global.conns).await?;
-    let output = prepared.run(global, &clients).await;
+    let clients = connect(builder.clone(), global.conns).await?;
+    let output = prepared.run(global, &builder, &clients).await;
     for c in &clients {
         c.close().await;
     }
+    let output = output?;
     if global.json {
         let report = output.json(TOOL, name, global.clients, global.conns);
         serde_json::to_string_pretty(&report)
@@ -143,6 +145,8 @@ enum Prepared {
         rate: f64,
         total: u64,
     },
+    /// One of the watch benchmarks (`src/watch.rs`).
+    Watch(Job),
 }
 
 fn value(size: usize) -> Arc<[u8]> {
@@ -163,6 +167,10 @@ fn prepare(command: &Command) -> Result<(&'static str, Prepared), String> {
         Command::Range(a) => ("range", prepare_range(a)?),
         Command::TxnPut(a) => ("txn-put", prepare_txn_put(a)?),
         Command::TxnMixed(a) => ("txn-mixed", prepare_txn_mixed(a)?),
+        Command::Watch(a) => ("watch", Prepared::Watch(Job::watch(a)?)),
+        Command::WatchGet(a) => ("watch-get", Prepared::Watch(Job::get(a)?)),
+        Command::WatchLatency(a) => ("watch-latency", Prepared::Watch(Job::latency(a)?)),
+        Command::WatchScale(a) => ("watch-scale", Prepared::Watch(Job::scale(a)?)),
     })
 }
 
@@ -282,7 +290,12 @@ fn outcome<T>(kv: KvClient, part: usize, r: etcdv3::Result<T>) -> Outcome<KvClie
 }
 
 impl Prepared {
-    async fn run(self, g: &Global, clients: &[Client]) -> RunOutput {
+    async fn run(
+        self,
+        g: &Global,
+        builder: &etcdv3::ClientBuilder,
+        clients: &[Client],
+    ) -> Result<RunOutput, String> {
         let kvs: Vec<KvClient> = clients.iter().map(Client::kv).collect();
         let plan = |parts: Vec<&'static str>, total: u64, rate: f64| Plan {
             clients: g.clients,
@@ -291,7 +304,8 @@ impl Prepared {
             parts,
             progress: !g.json,
         };
-        match self {
+        Ok(match self {
+            Prepared::Watch(job) => return job.run(g, builder, clients).await,
             Prepared::Put {
                 keys,
                 value,
@@ -398,7 +412,7 @@ impl Prepared {
                 })
                 .await
             }
-        }
+        })
     }
 }
 

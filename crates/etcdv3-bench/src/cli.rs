@@ -7,9 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Not available yet (they need etcdv3 APIs that do not exist yet):
-  watch, watch-get, watch-latency   arrive with the watch API
   lease-keepalive                   arrives with the lease API
   stm                               arrives with the concurrency API
+
+Watch streams: all watches of one etcdv3 Client share one gRPC stream, so each of
+--streams is its own Client copy on a shared connection; stream i uses connection
+(i % --clients) % --conns, as in the Go tool.
 
 Keys are binary, as in the Go tool: the key index as a zig-zag varint (Go's
 binary.PutVarint) in a zero-filled field of --key-size bytes.";
@@ -108,6 +111,18 @@ pub(crate) enum Command {
     /// Benchmark txn-mixed: transactions with one range (read) or one put (write); separate
     /// read and write reports
     TxnMixed(TxnMixedArgs),
+    /// Benchmark watch: creation latency of --streams x --watch-per-stream watches, then the
+    /// events they receive while --put-total puts go to the watched keys
+    Watch(WatchArgs),
+    /// Benchmark watch-get: latency of serializable gets while --watchers unsynced watchers
+    /// (from an old revision) catch up
+    WatchGet(WatchGetArgs),
+    /// Benchmark watch-latency: put latency, and for every watcher the latency from a put to
+    /// its event
+    WatchLatency(WatchLatencyArgs),
+    /// etcdv3 addition: --watchers watches on one key from one client (one stream): time to
+    /// create them, client memory per watch, and the time until all get one event
+    WatchScale(WatchScaleArgs),
 }
 
 /// Flags of `put`.
@@ -248,6 +263,106 @@ pub(crate) struct TxnMixedArgs {
     pub(crate) rw_ratio: f64,
 }
 
+/// Flags of `watch`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WatchArgs {
+    /// Watch streams
+    #[arg(long, default_value_t = 10)]
+    pub(crate) streams: usize,
+    /// Watches per stream, created one after another
+    #[arg(long, default_value_t = 100)]
+    pub(crate) watch_per_stream: usize,
+    /// Distinct watched keys; watch i watches key i % this
+    #[arg(long, default_value_t = 1)]
+    pub(crate) watched_key_total: u64,
+    /// Maximum puts per second (0 = no limit)
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) put_rate: f64,
+    /// Puts to the watched keys (put i writes key i % --watched-key-total)
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) put_total: u64,
+    /// Size of the key field in bytes
+    #[arg(long, default_value_t = 32)]
+    pub(crate) key_size: usize,
+    /// Key indexes the watched keys are picked from
+    #[arg(long, default_value_t = 1)]
+    pub(crate) key_space_size: u64,
+    /// Watched key i has index i % --key-space-size instead of a random one
+    #[arg(long)]
+    pub(crate) sequential_keys: bool,
+    /// etcdv3 addition: how long to wait for events after the last put; the missing ones
+    /// count as errors
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) event_timeout: Duration,
+}
+
+/// Flags of `watch-get`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WatchGetArgs {
+    /// Watchers in all
+    #[arg(long, default_value_t = 10000)]
+    pub(crate) watchers: usize,
+    /// Watch streams the watchers are spread over
+    #[arg(long, default_value_t = 1)]
+    pub(crate) streams: usize,
+    /// Events each watcher reads: the key is put this many times first, and every watcher
+    /// starts at the first of them
+    #[arg(long, default_value_t = 8)]
+    pub(crate) events: u64,
+}
+
+/// Flags of `watch-latency`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WatchLatencyArgs {
+    /// Watch streams
+    #[arg(long, default_value_t = 10)]
+    pub(crate) streams: usize,
+    /// Watchers per stream, all on the one key
+    #[arg(long, default_value_t = 10)]
+    pub(crate) watchers_per_stream: usize,
+    /// Ask for the previous key-value in every event
+    #[arg(long)]
+    pub(crate) prevkv: bool,
+    /// Puts in all (etcd 3.6 names it --put-total, default 1000; up to 3.5 --total, default
+    /// 10000; both names are taken)
+    #[arg(long = "put-total", visible_alias = "total", default_value_t = 1000)]
+    pub(crate) put_total: u64,
+    /// Maximum puts per second (0 = no limit; Go's tool then puts nothing)
+    #[arg(long, default_value_t = 100.0)]
+    pub(crate) put_rate: f64,
+    /// Size of the key in bytes (random bytes)
+    #[arg(long, default_value_t = 32)]
+    pub(crate) key_size: usize,
+    /// Size of the value in bytes
+    #[arg(long, default_value_t = 32)]
+    pub(crate) val_size: usize,
+    /// etcdv3 addition: how long to wait for events after the last put; the missing ones
+    /// count as errors
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) event_timeout: Duration,
+}
+
+/// Flags of `watch-scale` (etcdv3 addition).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WatchScaleArgs {
+    /// Watches on the one key, all from the first connection (one gRPC stream)
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) watchers: u64,
+    /// Creations in flight at once (0 = all at once). Every creation in flight holds memory
+    /// until etcd answers, which the allocator keeps, so a large window inflates RSS
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) in_flight: usize,
+    /// Size of the key in bytes (random bytes)
+    #[arg(long, default_value_t = 32)]
+    pub(crate) key_size: usize,
+    /// Size of the value put in bytes
+    #[arg(long, default_value_t = 32)]
+    pub(crate) val_size: usize,
+    /// How long to wait for every watch to get the event
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) event_timeout: Duration,
+}
+
 /// Parses a Go duration: a sequence of decimal numbers with units `ns`, `us` (or `µs`),
 /// `ms`, `s`, `m`, `h`, such as `300ms`, `1.5s` or `1m30s`; a bare `0` is zero.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -336,6 +451,46 @@ mod tests {
             panic!("expected txn-mixed")
         };
         assert_eq!((m.limit, m.rw_ratio, m.key_space_size), (1000, 1.0, 1));
+    }
+
+    #[test]
+    fn watch_defaults_are_go_s() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["etcdv3-bench"];
+            all.extend(args);
+            Cli::try_parse_from(all).unwrap().command
+        };
+        let Command::Watch(w) = parse(&["watch"]) else {
+            panic!("expected watch")
+        };
+        assert_eq!(
+            (w.streams, w.watch_per_stream, w.watched_key_total),
+            (10, 100, 1)
+        );
+        assert_eq!((w.put_total, w.key_size, w.key_space_size), (1000, 32, 1));
+        assert!(w.put_rate == 0.0 && !w.sequential_keys);
+        let Command::WatchGet(g) = parse(&["watch-get"]) else {
+            panic!("expected watch-get")
+        };
+        assert_eq!((g.watchers, g.streams, g.events), (10000, 1, 8));
+        let Command::WatchLatency(l) = parse(&["watch-latency"]) else {
+            panic!("expected watch-latency")
+        };
+        assert_eq!(
+            (l.streams, l.watchers_per_stream, l.put_total),
+            (10, 10, 1000)
+        );
+        assert_eq!((l.put_rate, l.key_size, l.val_size), (100.0, 32, 32));
+        assert!(!l.prevkv);
+        // etcd 3.5's name for --put-total.
+        let Command::WatchLatency(l) = parse(&["watch-latency", "--total", "7"]) else {
+            panic!("expected watch-latency")
+        };
+        assert_eq!(l.put_total, 7);
+        let Command::WatchScale(s) = parse(&["watch-scale"]) else {
+            panic!("expected watch-scale")
+        };
+        assert_eq!((s.watchers, s.in_flight), (100_000, 1000));
     }
 
     #[test]

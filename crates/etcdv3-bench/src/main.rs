@@ -17,6 +17,7 @@
 mod bench;
 mod cli;
 mod load;
+mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
 //! The client-independent core of the benchmark: key encoding, the rate limiter, the worker
-//! loop, CPU accounting and the report.
+//! loop, CPU and memory accounting, the put-and-watch measurement, and the report.
 //!
 //! It knows nothing about any etcd client, so the comparison program in
 //! `bench/etcd-client-load` includes these very files (`#[path]`) and measures the other client
@@ -8,5 +8,7 @@
 pub(crate) mod cpu;
 pub(crate) mod keys;
 pub(crate) mod limiter;
+pub(crate) mod mem;
 pub(crate) mod report;
 pub(crate) mod runner;
+pub(crate) mod watch;

@@ -62,7 +62,10 @@ impl Recorder {
     /// Records a successful request that started `started` after the run began and took
     /// `latency`.
     pub(crate) fn record_ok(&mut self, started: Duration, latency: Duration) {
-        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX).max(1);
+        // The histogram cannot hold 0; a zero latency (an event that came before the put's
+        // response) counts as 1 ns everywhere, so it lands in the first bucket.
+        let latency = latency.max(Duration::from_nanos(1));
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         if self.hist.record(ns).is_err() {
             self.hist.saturating_record(ns);
         }
@@ -84,10 +87,18 @@ impl Recorder {
 
     /// Records a failed request; errors are counted by their message.
     pub(crate) fn record_err(&mut self, message: &str) {
+        self.record_errors(message, 1);
+    }
+
+    /// Records `count` failed requests with the same message.
+    pub(crate) fn record_errors(&mut self, message: &str, count: u64) {
+        if count == 0 {
+            return;
+        }
         match self.errors.get_mut(message) {
-            Some(n) => *n += 1,
+            Some(n) => *n += count,
             None => {
-                self.errors.insert(message.to_owned(), 1);
+                self.errors.insert(message.to_owned(), count);
             }
         }
     }
@@ -115,7 +126,6 @@ impl Recorder {
     }
 
     /// Number of successful requests.
-    #[cfg(test)]
     pub(crate) fn ok(&self) -> u64 {
         self.ok
     }
@@ -317,6 +327,29 @@ pub(crate) struct JsonReport {
     pub(crate) cpu: CpuReport,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) parts: Vec<NamedStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scale: Option<ScaleReport>,
+}
+
+/// What `watch-scale` found besides latencies: creation time and the client's memory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ScaleReport {
+    /// Watches asked for.
+    pub(crate) watchers: u64,
+    /// Watches etcd created.
+    pub(crate) created: u64,
+    /// From the first creation request to the last confirmation.
+    pub(crate) create_secs: f64,
+    /// This process's resident memory (VmRSS) before the first watch and after the last one
+    /// was created; 0 when /proc does not say.
+    pub(crate) rss_before_bytes: u64,
+    pub(crate) rss_after_bytes: u64,
+    /// The growth divided by the watches created.
+    pub(crate) rss_per_watcher_bytes: f64,
+    /// From the put to the last watch that got its event; `None` when some never did.
+    pub(crate) deliver_secs: Option<f64>,
+    /// Watches that got the event.
+    pub(crate) delivered: u64,
 }
 
 /// How to print the text report.

@@ -14,7 +14,9 @@ use tokio::task::JoinSet;
 
 use super::cpu::CpuTimes;
 use super::limiter::Limiter;
-use super::report::{CpuReport, JsonReport, NamedStats, Recorder, TextOptions, text_report};
+use super::report::{
+    CpuReport, JsonReport, NamedStats, Recorder, ScaleReport, TextOptions, text_report,
+};
 
 /// Results are recorded into this many locked shards, so workers rarely wait for each other
 /// while memory stays independent of `--clients`.
@@ -49,7 +51,26 @@ pub(crate) struct RunOutput {
     /// CPU time the whole process used during the run.
     pub(crate) cpu: CpuTimes,
     /// The recorded results, per part.
-    pub(crate) parts: Vec<(&'static str, Recorder)>,
+    pub(crate) parts: Vec<Part>,
+    /// The part whose statistics head the JSON document; `None`: all parts merged.
+    pub(crate) primary: Option<usize>,
+    /// Lines printed after the text report (findings of a run that are not latencies).
+    pub(crate) notes: Vec<String>,
+    /// Figures of `watch-scale` for the JSON document.
+    pub(crate) scale: Option<ScaleReport>,
+}
+
+/// One part of a run: one kind of request (txn-mixed's reads) or one phase (watch creation).
+#[derive(Debug)]
+pub(crate) struct Part {
+    /// Its name in the JSON document.
+    pub(crate) name: &'static str,
+    /// Its heading in the text report, if any.
+    pub(crate) title: Option<String>,
+    /// The wall-clock time its requests ran in (the run's, unless it is a phase of its own).
+    pub(crate) elapsed: Duration,
+    /// What it recorded.
+    pub(crate) recorder: Recorder,
 }
 
 /// Runs `plan`. Worker `i` starts with a clone of `conns[i % conns.len()]`; each request is
@@ -143,11 +164,24 @@ where
     } else {
         plan.parts.clone()
     };
+    let several = names.len() > 1;
     RunOutput {
         elapsed,
         start_unix,
         cpu,
-        parts: names.into_iter().zip(merged).collect(),
+        parts: names
+            .into_iter()
+            .zip(merged)
+            .map(|(name, recorder)| Part {
+                name,
+                title: several.then(|| format!("{} requests", capitalize(name))),
+                elapsed,
+                recorder,
+            })
+            .collect(),
+        primary: None,
+        notes: Vec::new(),
+        scale: None,
     }
 }
 
@@ -155,13 +189,14 @@ impl RunOutput {
     /// All parts merged.
     pub(crate) fn combined(&self) -> Recorder {
         let mut all = Recorder::new();
-        for (_, r) in &self.parts {
-            all.merge(r);
+        for p in &self.parts {
+            all.merge(&p.recorder);
         }
         all
     }
 
-    /// The `--json` document.
+    /// The `--json` document: the primary part's statistics (all parts merged when there is
+    /// none), and each part's when there are several.
     pub(crate) fn json(
         &self,
         tool: &str,
@@ -169,14 +204,16 @@ impl RunOutput {
         clients: usize,
         conns: usize,
     ) -> JsonReport {
-        let all = self.combined();
-        let stats = all.stats(self.elapsed);
+        let stats = match self.primary.and_then(|i| self.parts.get(i)) {
+            Some(p) => p.recorder.stats(p.elapsed),
+            None => self.combined().stats(self.elapsed),
+        };
         let parts = if self.parts.len() > 1 {
             self.parts
                 .iter()
-                .map(|(name, r)| NamedStats {
-                    name: (*name).to_owned(),
-                    stats: r.stats(self.elapsed),
+                .map(|p| NamedStats {
+                    name: p.name.to_owned(),
+                    stats: p.recorder.stats(p.elapsed),
                 })
                 .collect()
         } else {
@@ -190,23 +227,31 @@ impl RunOutput {
             cpu: CpuReport::new(self.cpu, stats.total),
             stats,
             parts,
+            scale: self.scale.clone(),
         }
     }
 
-    /// The text report: one per part, each titled when there are several.
+    /// The text report: one per part, under its title if it has one, then the notes.
     pub(crate) fn text(&self, opts: TextOptions) -> String {
         let mut out = String::new();
-        for (name, r) in &self.parts {
-            if self.parts.len() > 1 {
-                out.push_str(&format!("\n{} requests:", capitalize(name)));
+        for p in &self.parts {
+            if let Some(title) = &p.title {
+                out.push_str(&format!("\n{title}:"));
             }
-            out.push_str(&text_report(r, self.elapsed, self.start_unix, opts));
+            out.push_str(&text_report(&p.recorder, p.elapsed, self.start_unix, opts));
+        }
+        if !self.notes.is_empty() {
+            out.push('\n');
+            for line in &self.notes {
+                out.push_str(line);
+                out.push('\n');
+            }
         }
         out
     }
 }
 
-fn capitalize(s: &str) -> String {
+pub(crate) fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
@@ -245,8 +290,9 @@ mod tests {
         assert!(seen.lock().unwrap().iter().all(|&n| n == 1));
         let all = out.combined();
         assert_eq!((all.ok(), all.error_count()), (990, 10));
-        assert_eq!(out.parts[0].0, "read");
-        assert_eq!(out.parts[0].1.ok() + out.parts[0].1.error_count(), 500);
+        assert_eq!(out.parts[0].name, "read");
+        let read = &out.parts[0].recorder;
+        assert_eq!(read.ok() + read.error_count(), 500);
         let json = out.json("t", "c", 7, 3);
         assert_eq!((json.stats.total, json.stats.ok), (1000, 990));
         assert_eq!(json.parts.len(), 2);
