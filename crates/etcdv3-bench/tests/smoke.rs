@@ -156,3 +156,166 @@ async fn text_report_and_unsupported_flags() {
         assert!(stderr.contains("not supported yet"), "{stderr}");
     }
 }
+
+/// The number in a JSON report, as u64.
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// The part named `name` of a report.
+fn part<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["parts"]
+        .as_array()
+        .and_then(|parts| parts.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no part {name:?} in {report:#}"))
+}
+
+/// Every request of a part succeeded, and there were `total` of them.
+fn assert_part_ok(part: &Value, total: u64) {
+    assert_eq!(count(&part["total"]), total, "{part:#}");
+    assert_eq!(count(&part["ok"]), total, "{part:#}");
+    assert_eq!(count(&part["errors"]), 0, "{part:#}");
+    let lat = &part["latency_secs"];
+    assert!(lat["p50"].as_f64().unwrap() <= lat["p99"].as_f64().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_subcommands_against_real_etcd() {
+    let cluster = EtcdCluster::builder()
+        .members(1)
+        .start()
+        .await
+        .expect("start etcd");
+    let ep = cluster.endpoint(0);
+    const STREAMS: &str = r#"grpc_server_started_total{grpc_service="etcdserverpb.Watch"}"#;
+    let streams = || async {
+        let n = cluster.metric(0, STREAMS).await.expect("metrics");
+        n.unwrap_or(0.0) as u64
+    };
+
+    // 3 streams x 4 watches over 2 keys; 10 puts, 5 per key: 12 x 5 events.
+    let before = streams().await;
+    let watch = bench_json(
+        &ep,
+        &[
+            "watch",
+            "--streams",
+            "3",
+            "--watch-per-stream",
+            "4",
+            "--watched-key-total",
+            "2",
+            "--key-space-size",
+            "2",
+            "--sequential-keys",
+            "--put-total",
+            "10",
+        ],
+    )
+    .await;
+    assert_eq!(watch["command"], "watch");
+    assert_part_ok(part(&watch, "watch-make"), 12);
+    assert_part_ok(part(&watch, "watch-put"), 60);
+    assert_eq!(count(&watch["ok"]), 60, "the events lead the report");
+    assert_eq!(streams().await - before, 3, "one gRPC stream per --streams");
+
+    let get = bench_json(
+        &ep,
+        &[
+            "watch-get",
+            "--watchers",
+            "50",
+            "--streams",
+            "2",
+            "--events",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(get["command"], "watch-get");
+    assert!(count(&get["ok"]) >= 1, "{get:#}");
+    assert_eq!(count(&get["errors"]), 0, "{get:#}");
+
+    // 2 streams x 3 watchers, 20 puts: 120 events, each matched to its put.
+    let before = streams().await;
+    let latency = bench_json(
+        &ep,
+        &[
+            "watch-latency",
+            "--streams",
+            "2",
+            "--watchers-per-stream",
+            "3",
+            "--total",
+            "20",
+            "--put-rate",
+            "1000",
+            "--prevkv",
+        ],
+    )
+    .await;
+    assert_eq!(latency["command"], "watch-latency");
+    assert_part_ok(part(&latency, "put"), 20);
+    assert_part_ok(part(&latency, "watch"), 120);
+    assert_part_ok(part(&latency, "put-to-event"), 120);
+    assert_eq!(
+        count(&latency["ok"]),
+        120,
+        "the watch part leads the report"
+    );
+    assert_eq!(streams().await - before, 2);
+
+    let scale = bench_json(&ep, &["watch-scale", "--watchers", "2000"]).await;
+    assert_eq!(scale["command"], "watch-scale");
+    let s = &scale["scale"];
+    assert_eq!(
+        (count(&s["created"]), count(&s["delivered"])),
+        (2000, 2000),
+        "{s:#}"
+    );
+    assert!(s["deliver_secs"].as_f64().unwrap() > 0.0, "{s:#}");
+    assert!(count(&s["rss_after_bytes"]) > 0, "{s:#}");
+    assert_part_ok(part(&scale, "watch-create"), 2000);
+    assert_part_ok(part(&scale, "event"), 2000);
+
+    // The text report has Go's section titles, then the scale figures.
+    let out = bench(
+        ["--endpoints", ep.as_str(), "watch-latency", "--total", "5"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for section in [
+        "Put summary:",
+        "Watch events summary",
+        "Put to event summary",
+    ] {
+        assert!(text.contains(section), "no {section:?} in\n{text}");
+    }
+    let out = bench(
+        [
+            "--endpoints",
+            ep.as_str(),
+            "watch-scale",
+            "--watchers",
+            "100",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Watch creation summary:",
+        "Client RSS:",
+        "All got the event in:",
+        "not judged",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+}
