@@ -6,6 +6,7 @@
 //! with exactly the same code.
 
 pub(crate) mod cpu;
+pub(crate) mod duration;
 pub(crate) mod keys;
 pub(crate) mod limiter;
 pub(crate) mod mem;
