@@ -22,10 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, Txn, TxnOp};
+use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, Txn, TxnOp, WatchOptions};
 
+use load::duration::parse_duration;
 use load::keys::{KeySpec, random_value};
-use load::runner::{Outcome, Plan, RunOutput, run};
+use load::runner::{Outcome, Part, Plan, RunOutput, run};
+use load::watch::{EventRun, EventSource, PutPlan, put_and_watch, stream_connection};
 
 /// Name of this tool in the JSON output.
 const TOOL: &str = "etcd-client-load";
@@ -63,6 +65,8 @@ enum Command {
     Range(RangeArgs),
     /// Transactions of --txn-ops puts each
     TxnPut(TxnPutArgs),
+    /// Put latency, and for every watcher the latency from a put to its event
+    WatchLatency(WatchLatencyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +123,28 @@ struct TxnPutArgs {
     key_space_size: u64,
 }
 
+#[derive(Debug, Args)]
+struct WatchLatencyArgs {
+    /// Watch streams; stream i uses connection (i % --clients) % --conns
+    #[arg(long, default_value_t = 10)]
+    streams: usize,
+    /// Watches per stream, all on the one key
+    #[arg(long, default_value_t = 10)]
+    watchers_per_stream: usize,
+    #[arg(long)]
+    prevkv: bool,
+    #[arg(long = "put-total", visible_alias = "total", default_value_t = 1000)]
+    put_total: u64,
+    #[arg(long, default_value_t = 100.0)]
+    put_rate: f64,
+    #[arg(long, default_value_t = 32)]
+    key_size: usize,
+    #[arg(long, default_value_t = 32)]
+    val_size: usize,
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    event_timeout: Duration,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -164,6 +190,7 @@ async fn bench(cli: &Cli) -> Result<String, String> {
         progress: false,
     };
     let (name, out): (&str, RunOutput) = match &cli.command {
+        Command::WatchLatency(a) => ("watch-latency", watch_latency(cli, a, &clients).await?),
         Command::Put(a) => {
             let keys = KeySpec {
                 prefix: Vec::new(),
@@ -246,4 +273,120 @@ async fn bench(cli: &Cli) -> Result<String, String> {
     };
     let report = out.json(TOOL, name, cli.clients, cli.conns);
     serde_json::to_string_pretty(&report).map_err(|e| e.to_string())
+}
+
+/// One gRPC watch stream of etcd-client carrying several watches: etcd-client hands out the
+/// stream's raw responses, each with the events of one of its watches.
+struct StreamEvents(etcd_client::WatchStream);
+
+impl EventSource for StreamEvents {
+    async fn next_events(&mut self, revisions: &mut Vec<i64>) -> Result<bool, String> {
+        match self.0.message().await {
+            Ok(Some(resp)) if resp.canceled() => Err(format!(
+                "etcd cancelled a watch: {}",
+                resp.cancel_reason()
+            )),
+            Ok(Some(resp)) => {
+                revisions.extend(
+                    resp.events()
+                        .iter()
+                        .filter_map(|e| e.kv().map(|kv| kv.mod_revision())),
+                );
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// `watch-latency` with etcd-client: each stream is one `watch` call (a gRPC stream of its own)
+/// plus `--watchers-per-stream - 1` more watches sent on it; puts go one after another through
+/// a separate connection.
+async fn watch_latency(
+    cli: &Cli,
+    a: &WatchLatencyArgs,
+    clients: &[Client],
+) -> Result<RunOutput, String> {
+    if a.streams == 0 || a.watchers_per_stream == 0 || a.key_size == 0 {
+        return Err("--streams, --watchers-per-stream and --key-size must be at least 1".into());
+    }
+    let mut rng = rand::rng();
+    let key = random_value(a.key_size, &mut rng);
+    let value = random_value(a.val_size, &mut rng);
+    let mut options = WatchOptions::new();
+    if a.prevkv {
+        options = options.with_prev_key();
+    }
+    let mut sources = Vec::with_capacity(a.streams);
+    for i in 0..a.streams {
+        let mut watch = clients[stream_connection(i, cli.clients, clients.len())].watch_client();
+        let mut stream = watch
+            .watch(key.clone(), Some(options.clone()))
+            .await
+            .map_err(|e| format!("cannot open a watch stream: {e}"))?;
+        for _ in 1..a.watchers_per_stream {
+            stream
+                .watch(key.clone(), Some(options.clone()))
+                .await
+                .map_err(|e| format!("cannot create a watch: {e}"))?;
+        }
+        // Every watch must exist before the first put.
+        let mut created = 0;
+        while created < a.watchers_per_stream {
+            match stream.message().await {
+                Ok(Some(resp)) if resp.created() && !resp.canceled() => created += 1,
+                Ok(Some(resp)) if resp.canceled() => {
+                    return Err(format!("etcd refused a watch: {}", resp.cancel_reason()));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Err("the watch stream ended".into()),
+                Err(e) => return Err(format!("cannot create a watch: {e}")),
+            }
+        }
+        let want = a.put_total * a.watchers_per_stream as u64;
+        sources.push((StreamEvents(stream), want));
+    }
+    let putter = connect(&cli.endpoints, 1).await?.remove(0);
+    let plan = PutPlan {
+        total: a.put_total,
+        putters: 1,
+        rate: a.put_rate,
+        settle: a.event_timeout,
+    };
+    let run = put_and_watch(&plan, sources, &[putter.kv_client()], move |mut kv, _| {
+        let (key, value) = (key.clone(), value.clone());
+        async move {
+            let r = kv.put(key, value, None).await;
+            let revision = r
+                .map(|resp| resp.header().map_or(0, |h| h.revision()))
+                .map_err(|e| e.to_string());
+            (kv, revision)
+        }
+    })
+    .await;
+    Ok(latency_output(run))
+}
+
+/// The parts of `watch-latency`, named as etcdv3-bench names them.
+fn latency_output(run: EventRun) -> RunOutput {
+    let part = |name, recorder| Part {
+        name,
+        title: None,
+        elapsed: run.elapsed,
+        recorder,
+    };
+    RunOutput {
+        elapsed: run.elapsed,
+        start_unix: run.start_unix,
+        cpu: run.cpu,
+        parts: vec![
+            part("put", run.puts),
+            part("watch", run.watch),
+            part("put-to-event", run.put_to_event),
+        ],
+        primary: Some(1),
+        notes: Vec::new(),
+        scale: None,
+    }
 }
