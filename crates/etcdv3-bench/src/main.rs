@@ -5,6 +5,7 @@
 //! etcdv3-bench --endpoints 127.0.0.1:2379 --conns 10 --clients 100 \
 //!     put --key-size 8 --val-size 256 --total 100000
 //! etcdv3-bench --clients 100 range foo --consistency s --total 100000 --json
+//! etcdv3-bench --clients 100 --conns 10 watch-latency --put-total 10000 --put-rate 1000
 //! ```
 //!
 //! It prints the Go tool's report (summary, response-time histogram, latency distribution,
