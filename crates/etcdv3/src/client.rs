@@ -67,7 +67,7 @@ pub(crate) struct Services {
     /// The lease keep-alive task.
     keepers: Keepers,
     /// The watch tasks.
-    watches: Watches,
+    watches: Arc<Watches>,
 }
 
 /// A handle that does not keep the client alive, for background tasks: they end when the last
@@ -155,9 +155,18 @@ impl Client {
         self.watch_client().watch(keys)
     }
 
-    /// The Watch service: watches and progress requests.
+    /// The Watch service: watches and progress requests. Its watches share the client's
+    /// watch streams.
     pub fn watch_client(&self) -> WatchClient {
-        WatchClient::new(self.clone())
+        WatchClient::new(self.clone(), self.services.watches.clone())
+    }
+
+    /// A Watch service with gRPC streams of its own (Go's `NewWatcher`): its watches do not
+    /// share a stream with the client's other watches, though they share its connections.
+    /// For spreading very many watches over several HTTP/2 streams; clones of the returned
+    /// `WatchClient` share its streams.
+    pub fn new_watcher(&self) -> WatchClient {
+        WatchClient::new(self.clone(), Arc::default())
     }
 
     /// Asks etcd for a progress notification on every watch stream of this client (Go's
@@ -245,11 +254,6 @@ impl Client {
     /// The lease keep-alive task of this client.
     pub(crate) fn keepers(&self) -> &Keepers {
         &self.services.keepers
-    }
-
-    /// The watch tasks of this client.
-    pub(crate) fn watches(&self) -> &Watches {
-        &self.services.watches
     }
 
     /// The deadline of a prompt call with `options` on this handle.

@@ -141,10 +141,14 @@ async fn many_watches_share_one_stream_and_each_gets_its_own_events() {
     for i in 0..10 {
         watches.push(c.watch(format!("k{i}")).await.unwrap());
     }
-    // A clone shares the stream too; a require-leader watch has its own.
+    // A clone shares the stream too; a require-leader watch has its own, and so does a
+    // separate watcher (Go's NewWatcher).
     let mut leader = c.clone().watch("k0").require_leader().await.unwrap();
-    server_counts(&etcd, STREAMS, 2.0).await;
-    server_counts(&etcd, WATCHERS, 11.0).await;
+    let own = c.new_watcher();
+    let mut separate = own.watch("k1").await.unwrap();
+    let _same = own.clone().watch("k2").await.unwrap();
+    server_counts(&etcd, STREAMS, 3.0).await;
+    server_counts(&etcd, WATCHERS, 13.0).await;
     for round in 0..3 {
         for i in 0..10 {
             put(&c, &format!("k{i}"), &format!("{round}")).await;
@@ -156,6 +160,7 @@ async fn many_watches_share_one_stream_and_each_gets_its_own_events() {
         assert!(got.windows(2).all(|p| p[0].1 < p[1].1), "in order");
     }
     assert_eq!(keys(&mut leader, 3).await, ["k0", "k0", "k0"]);
+    assert_eq!(keys(&mut separate, 3).await, ["k1", "k1", "k1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,15 +68,17 @@ use crate::kv::{KeyRange, forward};
 /// A watch being built; `.await` it for a [`WatchStream`].
 pub type Watch = Call<WatchClient, WatchOp>;
 
-/// The Watch service of a [`Client`]: [`Client::watch_client`]. Cheap to clone.
+/// The Watch service of a [`Client`]: [`Client::watch_client`] (sharing the client's watch
+/// streams) or [`Client::new_watcher`] (streams of its own). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct WatchClient {
     client: Client,
+    watches: Arc<Watches>,
 }
 
 impl WatchClient {
-    pub(crate) fn new(client: Client) -> Self {
-        WatchClient { client }
+    pub(crate) fn new(client: Client, watches: Arc<Watches>) -> Self {
+        WatchClient { client, watches }
     }
 
     /// Watches `keys` (one key, or a [`KeyRange`]); set options on the returned call, then
@@ -99,11 +101,11 @@ impl WatchClient {
         Call::new(self.clone(), WatchOp::new(keys))
     }
 
-    /// Asks etcd for a progress notification on every watch stream of this client (Go's
-    /// `RequestProgress`); see [`WatchHandle::request_progress`]. Does nothing when the
-    /// client has no watch.
+    /// Asks etcd for a progress notification on every watch stream of this watch client
+    /// (Go's `RequestProgress`); see [`WatchHandle::request_progress`]. Does nothing when
+    /// there is no watch.
     pub async fn request_progress(&self) -> Result<()> {
-        for sender in self.client.watches().senders() {
+        for sender in self.watches.senders() {
             let (tx, rx) = oneshot::channel();
             if sender.send(Command::Progress(tx)).is_ok() {
                 rx.await.map_err(|_| Error::closed())??;
@@ -123,7 +125,7 @@ impl WatchClient {
         let queue = Arc::new(Queue::new(op.buffer));
         let (reply, created) = oneshot::channel();
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        let sender = client.watches().sender(client, require_leader);
+        let sender = self.watches.sender(client, require_leader);
         let stream = WatchStream::new(queue.clone(), WatchHandle::new(key, sender.clone()));
         let new = NewWatch {
             key,
