@@ -41,9 +41,6 @@ pub(crate) async fn main(global: &Global, command: &Command) -> Result<String, S
 
 /// Turns the global flags into a client configuration, rejecting what is not supported yet.
 fn client_builder(g: &Global) -> Result<etcdv3::ClientBuilder, String> {
-    if g.user.is_some() {
-        return Err("--user is not supported yet: etcdv3 has no authentication yet".into());
-    }
     let endpoints: Vec<String> = g
         .endpoints
         .iter()
@@ -66,6 +63,15 @@ fn client_builder(g: &Global) -> Result<etcdv3::ClientBuilder, String> {
     let mut b = Client::builder()
         .endpoints(endpoints)
         .propagate_deadlines(g.propagate_deadlines);
+    if let Some(user) = &g.user {
+        let Some((name, password)) = user.split_once(':') else {
+            return Err(format!(
+                "--user {user:?}: give the password too, as --user {user}:PASSWORD (this tool \
+                 does not prompt for it)"
+            ));
+        };
+        b = b.user(name, password);
+    }
     if !g.dial_timeout.is_zero() {
         b = b.connect_timeout(g.dial_timeout);
     }

@@ -81,8 +81,7 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) propagate_deadlines: bool,
 
-    /// The user to authenticate as, as user or user:password. Not supported yet (etcdv3 has
-    /// no auth yet): exits with an error
+    /// The user to authenticate as, as user:password (the password is not prompted for)
     #[arg(long, global = true)]
     pub(crate) user: Option<String>,
 

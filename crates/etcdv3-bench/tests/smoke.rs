@@ -146,10 +146,7 @@ async fn text_report_and_unsupported_flags() {
     }
     assert!(!text.contains("Error distribution"), "{text}");
 
-    for unsupported in [
-        &["--user", "root:pw", "put"][..],
-        &["put", "--check-hashkv"],
-    ] {
+    for unsupported in [&["put", "--check-hashkv"][..]] {
         let out = bench(args(unsupported)).await;
         assert!(!out.status.success(), "{unsupported:?} should fail");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -317,5 +314,40 @@ async fn watch_subcommands_against_real_etcd() {
         "not judged",
     ] {
         assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_authenticates_against_an_auth_cluster() {
+    let cluster = EtcdCluster::builder()
+        .auth("root-pw")
+        .start()
+        .await
+        .expect("start etcd with auth");
+    let ep = cluster.endpoint(0);
+    let report = bench_json(&ep, &["--user", "root:root-pw", "put", "--total", "20"]).await;
+    assert_all_ok(&report, "put", 20);
+    for (user, says) in [
+        ("root:wrong", "authentication failed"),
+        ("root", "give the password"),
+    ] {
+        let out = bench(
+            [
+                "--endpoints",
+                ep.as_str(),
+                "--user",
+                user,
+                "put",
+                "--total",
+                "5",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        )
+        .await;
+        assert!(!out.status.success(), "{user} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
     }
 }
