@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use etcdv3_proto::etcdserverpb as pb;
 
+use crate::auth::AuthClient;
 use crate::call::CallOptions;
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
@@ -130,6 +131,20 @@ impl Client {
     /// stream.
     pub fn lease(&self) -> LeaseClient {
         LeaseClient::new(self.clone())
+    }
+
+    /// The Auth service's administration: turn auth on and off, manage users, roles and
+    /// their permissions on key ranges.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcdv3::Client) -> etcdv3::Result<()> {
+    /// let auth = client.auth();
+    /// auth.user_add("alice", "s3cret").await?;
+    /// println!("users: {:?}", auth.user_list().await?.users());
+    /// # Ok(()) }
+    /// ```
+    pub fn auth(&self) -> AuthClient {
+        AuthClient::new(self.clone())
     }
 
     /// Watches `keys` for changes: set options on the returned call (`.prefix()`,

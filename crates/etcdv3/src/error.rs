@@ -581,9 +581,11 @@ impl Error {
         self.has_code(Code::InvalidAuthToken)
     }
 
-    /// The user lacks permission ([`Code::PermissionDenied`]).
+    /// etcd refused the request for lack of permission: the user lacks it
+    /// ([`Code::PermissionDenied`]), or auth is enabled and the request carried no user
+    /// ([`Code::UserEmpty`]: the client has no credentials, or its token was not accepted).
     pub fn is_permission_denied(&self) -> bool {
-        self.has_code(Code::PermissionDenied)
+        self.has_code(Code::PermissionDenied) || self.has_code(Code::UserEmpty)
     }
 
     /// The key does not exist (`ignore_value`/`ignore_lease` on a missing key).
@@ -813,6 +815,19 @@ mod tests {
 
         let e = Error::server(Some(Code::RequestTooLarge), GrpcCode::InvalidArgument, "x");
         assert!(e.is_request_too_large());
+    }
+
+    #[test]
+    fn a_request_without_a_user_is_permission_denied() {
+        for code in [Code::PermissionDenied, Code::UserEmpty] {
+            let e = Error::server(Some(code), code.grpc_code(), code.message());
+            assert!(e.is_permission_denied(), "{code:?}");
+            assert!(!e.may_have_been_applied(), "{code:?}");
+        }
+        for code in [Code::AuthFailed, Code::InvalidAuthToken, Code::RoleNotFound] {
+            let e = Error::server(Some(code), code.grpc_code(), code.message());
+            assert!(!e.is_permission_denied(), "{code:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! An etcd v3 client: KV, transactions, compaction, watches and leases over a resilient
-//! transport, with typed errors.
+//! An etcd v3 client: KV, transactions, compaction, watches, leases and auth administration
+//! over a resilient transport, with typed errors.
 //!
 //! ```no_run
 //! use etcdv3::{Client, Compare, Kv, Op};
@@ -87,6 +87,11 @@
 //!   [`Code::Compacted`] and the compaction revision, or, with
 //!   [`resync_on_compaction`](WatchOp::resync_on_compaction), delivers the current state and
 //!   goes on.
+//! - **Auth administration.** [`Client::auth`] turns auth on and off and manages users,
+//!   roles and their [`Permission`]s on [`KeyRange`]s. Empty names and passwords fail before
+//!   anything is sent; passwords never show in `Debug` output or errors. Once auth is on, a
+//!   request without a user fails with [`Code::UserEmpty`], which
+//!   [`is_permission_denied`](Error::is_permission_denied) covers.
 //! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
 //!   every key in the store. There is no confirmation.
 //!
@@ -145,6 +150,7 @@
 //! |---|---|---|
 //! | `tls` | yes | TLS and mutual TLS with rustls ([`TlsConfig`]) |
 
+mod auth;
 pub mod call;
 mod client;
 mod config;
@@ -154,6 +160,16 @@ mod lease;
 mod transport;
 mod watch;
 
+pub use crate::auth::{
+    AuthClient, AuthDisableOp, AuthDisableResponse, AuthEnableOp, AuthEnableResponse, AuthStatusOp,
+    AuthStatusResponse, KeyPermission, Permission, RoleAddOp, RoleAddResponse, RoleDeleteOp,
+    RoleDeleteResponse, RoleGetOp, RoleGetResponse, RoleGrantPermissionOp,
+    RoleGrantPermissionResponse, RoleListOp, RoleListResponse, RoleRevokePermissionOp,
+    RoleRevokePermissionResponse, UserAddOp, UserAddResponse, UserChangePasswordOp,
+    UserChangePasswordResponse, UserDeleteOp, UserDeleteResponse, UserGetOp, UserGetResponse,
+    UserGrantRoleOp, UserGrantRoleResponse, UserListOp, UserListResponse, UserRevokeRoleOp,
+    UserRevokeRoleResponse,
+};
 pub use crate::call::{Call, CallOptions, Deadline};
 pub use crate::client::Client;
 pub use crate::config::{Backoff, ClientBuilder, KeepAlive, TlsConfig};
