@@ -221,3 +221,50 @@ async fn a_client_certificate_names_the_user() {
     let err = alice.kv().get("cn").await.unwrap_err();
     assert!(err.is_permission_denied(), "{err:?}");
 }
+
+/// A user with read permission on a prefix reads and watches it, cannot write it, and cannot
+/// read elsewhere: typed `PermissionDenied`, nothing applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_are_enforced_for_a_user() {
+    let etcd = auth_cluster(&[]).await;
+    let root = root(&etcd).await;
+    let auth = root.auth();
+    auth.user_add("reader", "reader-pw").await.unwrap();
+    auth.role_add("readers").await.unwrap();
+    auth.role_grant_permission(
+        "readers",
+        etcdv3::Permission::Read,
+        etcdv3::KeyRange::prefix("pub/"),
+    )
+    .await
+    .unwrap();
+    auth.user_grant_role("reader", "readers").await.unwrap();
+    root.kv().put("pub/a", "1").await.unwrap();
+    root.kv().put("private/a", "1").await.unwrap();
+
+    let reader = Client::builder()
+        .endpoints(etcd.endpoints())
+        .user("reader", "reader-pw")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(reader.kv().get("pub/").prefix().await.unwrap().count(), 1);
+    let mut watch = reader.watch("pub/").prefix().await.unwrap();
+    root.kv().put("pub/b", "2").await.unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.events()[0].kv().key(), b"pub/b");
+
+    let err = reader.kv().put("pub/a", "x").await.unwrap_err();
+    assert!(err.is_permission_denied(), "{err:?}");
+    assert!(!err.may_have_been_applied());
+    let err = reader.kv().get("private/a").await.unwrap_err();
+    assert!(err.is_permission_denied(), "{err:?}");
+    // A watch outside the permission is refused at creation, typed.
+    let err = reader.watch("private/").prefix().await.unwrap_err();
+    assert!(err.is_permission_denied(), "{err:?}");
+    assert_eq!(root.kv().get("pub/a").await.unwrap().kvs()[0].value(), b"1");
+}
