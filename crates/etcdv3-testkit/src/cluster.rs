@@ -349,6 +349,8 @@ impl EtcdCluster {
     }
 
     /// The client URLs in member order: `http://127.0.0.1:PORT`, or `https://` with TLS.
+    /// Members planned with [`add_member`](Self::add_member) are included, also before they
+    /// start.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(Member::client_url).collect()
     }
@@ -358,7 +360,8 @@ impl EtcdCluster {
         self.members[i].client_url()
     }
 
-    /// Number of members (running or not).
+    /// Number of members (running or not), members planned with
+    /// [`add_member`](Self::add_member) included.
     pub fn len(&self) -> usize {
         self.members.len()
     }
@@ -387,6 +390,107 @@ impl EtcdCluster {
     /// `None` if `i` is out of range.
     pub fn member_id(&self, i: usize) -> Option<u64> {
         self.members.get(i).and_then(Member::id)
+    }
+
+    /// The URL other members reach member `i` on (`http://127.0.0.1:PORT`, or `https://`
+    /// with TLS). Panics if `i >= len()`.
+    pub fn peer_url(&self, i: usize) -> String {
+        self.members[i].peer_url()
+    }
+
+    /// Member `i`'s name, `m{i}` (its `--name`). Panics if `i >= len()`.
+    pub fn member_name(&self, i: usize) -> String {
+        self.members[i].name()
+    }
+
+    /// Plans one more member, to join this running cluster: picks free ports for it and
+    /// returns its index (`len()` before the call; it is named `m{index}`) and its peer URL.
+    /// Nothing runs yet. Add it to the cluster with MemberAdd (as a voter or a learner) with
+    /// that peer URL, then [`start_member`](Self::start_member) it.
+    ///
+    /// The member has the cluster's settings (binary, timings, TLS, extra flags) and its own
+    /// data dir and log in the cluster's temp dir. From now on it counts in
+    /// [`len`](Self::len) and [`endpoints`](Self::endpoints); it is stopped with the others
+    /// on drop.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), etcdv3_testkit::Error> {
+    /// let mut cluster = etcdv3_testkit::EtcdCluster::builder().members(3).start().await?;
+    /// let (i, peer_url) = cluster.add_member()?;
+    /// // ... MemberAddAsLearner([peer_url]) through a client, which answers the membership:
+    /// let initial_cluster = format!(
+    ///     "m0={},m1={},m2={},m3={peer_url}",
+    ///     cluster.peer_url(0),
+    ///     cluster.peer_url(1),
+    ///     cluster.peer_url(2)
+    /// );
+    /// cluster.start_member(i, &initial_cluster).await?;
+    /// println!("m{i} has ID {:x}", cluster.member_id(i).expect("learned at start"));
+    /// # Ok(()) }
+    /// ```
+    pub fn add_member(&mut self) -> Result<(usize, String), Error> {
+        let index = self.members.len();
+        let ports = MemberPorts::pick(1)?.remove(0);
+        let config = MemberConfig {
+            index,
+            ports,
+            initial_cluster: String::new(),
+            ..self.members[0].config().clone()
+        };
+        let member = Member::planned(config);
+        let peer_url = member.peer_url();
+        self.members.push(member);
+        Ok((index, peer_url))
+    }
+
+    /// Starts member `i`, planned with [`add_member`](Self::add_member) and already added to
+    /// the cluster with MemberAdd, with `--initial-cluster-state=existing` and
+    /// `initial_cluster` as its `--initial-cluster`: `name=peer-url` for every peer URL of
+    /// every member, this one named [`member_name(i)`](Self::member_name) (what
+    /// `etcdctl member add` prints; members not started yet have an empty name).
+    ///
+    /// Waits (up to the builder's ready timeout) until it answers a serializable Range, which
+    /// a learner does too, then learns its ID ([`member_id`](Self::member_id)). Fails with
+    /// [`ErrorKind::NoSuchMember`] for a bad index, [`ErrorKind::AlreadyRunning`] if it was
+    /// started before (use [`restart`](Self::restart)), and with
+    /// [`ErrorKind::MemberExited`] and its log tail when etcd refuses to join (not added
+    /// first, or `initial_cluster` does not match the membership). Its ports cannot change
+    /// any more, so a port taken meanwhile is reported as [`ErrorKind::PortInUse`].
+    pub async fn start_member(&mut self, i: usize, initial_cluster: &str) -> Result<(), Error> {
+        self.member(i)?;
+        self.members[i].join(initial_cluster)?;
+        self.wait_ready(&[i], Instant::now() + self.ready_timeout, true)
+            .await?;
+        self.learn_member_id(i).await
+    }
+
+    /// Waits until member `i`'s process exits on its own, as etcd does once the member was
+    /// removed from the cluster, and reaps it; it then counts as stopped. Fails with
+    /// [`ErrorKind::NotRunning`] if it has no process, and with [`ErrorKind::Timeout`] (with
+    /// its log tail) if it still runs after `timeout`.
+    pub async fn wait_exit(&self, i: usize, timeout: Duration) -> Result<(), Error> {
+        let m = self.member(i)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if m.check_exited().is_some() {
+                return Ok(());
+            }
+            if !m.is_running() {
+                return Err(
+                    Error::new(ErrorKind::NotRunning, "wait_exit: member is not running").member(i),
+                );
+            }
+            if Instant::now() >= deadline {
+                return Err(m.with_log_tail(
+                    Error::new(
+                        ErrorKind::Timeout,
+                        format!("wait_exit: still running after {timeout:?}"),
+                    )
+                    .member(i),
+                ));
+            }
+            sleep(POLL_INTERVAL).await;
+        }
     }
 
     /// The OS process ID of member `i`, while it runs (also while paused). `None` when it
@@ -708,10 +812,28 @@ impl EtcdCluster {
                 .await
                 .map_err(|e| format!("connect: {}", error_chain(&e)))?;
             let token = match &self.auth {
-                Some(password) => Some(Self::token(m, channel.clone(), password).await?),
+                Some(password) => match Self::token(m, channel.clone(), password).await {
+                    Ok(token) => Some(token),
+                    // A learner refuses Authenticate; a serializable Range refused by the auth
+                    // check still proves it serves reads.
+                    Err(status) if rpc::is_learner_rejection(&status) => {
+                        return match rpc::range(channel, true, None).await {
+                            Err(status) if !rpc::is_auth_rejection(&status) => {
+                                Err(format!("Range: {status}"))
+                            }
+                            _ => Ok(()),
+                        };
+                    }
+                    Err(status) => return Err(format!("Authenticate: {status}")),
+                },
                 None => None,
             };
-            match rpc::range(channel, serializable, token.as_deref()).await {
+            let mut answer = rpc::range(channel.clone(), serializable, token.as_deref()).await;
+            // A learner serves only serializable reads; answering one is all it can do.
+            if matches!(&answer, Err(status) if rpc::is_learner_rejection(status)) {
+                answer = rpc::range(channel, true, token.as_deref()).await;
+            }
+            match answer {
                 Ok(()) => Ok(()),
                 // Without our own credentials, an auth rejection still proves the member
                 // served the read: etcd checks permissions after the read index.
@@ -735,55 +857,57 @@ impl EtcdCluster {
         m: &Member,
         channel: tonic::transport::Channel,
         password: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, tonic::Status> {
         if let Some(token) = m.token() {
             return Ok(token);
         }
-        let token = rpc::authenticate(channel, "root", password)
-            .await
-            .map_err(|s| format!("Authenticate: {s}"))?;
+        let token = rpc::authenticate(channel, "root", password).await?;
         m.set_token(Some(token.clone()));
         Ok(token)
     }
 
     async fn learn_member_ids(&mut self) -> Result<(), Error> {
-        let deadline = Instant::now() + self.ready_timeout;
         for i in 0..self.members.len() {
-            let url = self.members[i].client_url();
-            loop {
-                let result = async {
-                    let channel = rpc::connect(&url, self.client_tls.as_ref(), PROBE_TIMEOUT)
-                        .await
-                        .map_err(|e| format!("connect: {}", error_chain(&e)))?;
-                    rpc::status(channel)
-                        .await
-                        .map_err(|s| format!("Status: {s}"))
-                }
-                .await;
-                match result {
-                    Ok(status) => {
-                        let Some(header) = status.header else {
-                            return Err(Error::new(
-                                ErrorKind::Rpc,
-                                "Status answered without a header",
-                            )
-                            .member(i));
-                        };
-                        self.members[i].set_id(header.member_id);
-                        break;
-                    }
-                    Err(reason) if Instant::now() >= deadline => {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!("learning the member ID failed ({reason})"),
-                        )
-                        .member(i));
-                    }
-                    Err(_) => sleep(POLL_INTERVAL).await,
-                }
-            }
+            self.learn_member_id(i).await?;
         }
         Ok(())
+    }
+
+    /// Asks member `i` for its raft ID (Maintenance.Status, which learners serve too).
+    async fn learn_member_id(&mut self, i: usize) -> Result<(), Error> {
+        let deadline = Instant::now() + self.ready_timeout;
+        let url = self.members[i].client_url();
+        loop {
+            let result = async {
+                let channel = rpc::connect(&url, self.client_tls.as_ref(), PROBE_TIMEOUT)
+                    .await
+                    .map_err(|e| format!("connect: {}", error_chain(&e)))?;
+                rpc::status(channel)
+                    .await
+                    .map_err(|s| format!("Status: {s}"))
+            }
+            .await;
+            match result {
+                Ok(status) => {
+                    let Some(header) = status.header else {
+                        return Err(
+                            Error::new(ErrorKind::Rpc, "Status answered without a header")
+                                .member(i),
+                        );
+                    };
+                    self.members[i].set_id(header.member_id);
+                    return Ok(());
+                }
+                Err(reason) if Instant::now() >= deadline => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("learning the member ID failed ({reason})"),
+                    )
+                    .member(i));
+                }
+                Err(_) => sleep(POLL_INTERVAL).await,
+            }
+        }
     }
 
     async fn enable_auth(&self, password: &str) -> Result<(), Error> {

@@ -67,6 +67,12 @@
 //!   member's log to stderr. A test process killed with SIGKILL cannot clean up: its members
 //!   keep running until killed by hand (`kill_on_drop` only covers a process handle dropped
 //!   without the cluster's own cleanup).
+//! * **Joining members.** [`EtcdCluster::add_member`] plans one more member (index `len()`,
+//!   fresh ports, the cluster's settings) and returns its peer URL; once the test added it
+//!   with MemberAdd (as a voter or a learner), [`EtcdCluster::start_member`] starts it with
+//!   `--initial-cluster-state=existing` and the `--initial-cluster` the test gives, waits for
+//!   a serializable Range and learns its ID. Health checks accept a learner's serializable
+//!   answer. A removed member shuts itself down: [`EtcdCluster::wait_exit`] waits for that.
 //! * **Auth.** With [`EtcdClusterBuilder::auth`], the testkit's own health probes
 //!   authenticate as root. Without it, a Range rejected by the auth check (for example after
 //!   a test enabled auth itself) still counts as an answer, since etcd checks permissions
@@ -82,7 +88,7 @@
 //! | file | what |
 //! |---|---|
 //! | `cluster.rs` | [`EtcdCluster`], [`EtcdClusterBuilder`]: the set of members, start and its retries, readiness, leader, auth setup, drop |
-//! | `member.rs` | one member: its config (ports, flags, `--initial-cluster-state` new or existing, TLS) and its process (spawn, kill, stop, pause, resume, restart, log tail) |
+//! | `member.rs` | one member: its config (ports, flags, `--initial-cluster-state` new or existing, TLS) and its process (spawn, join, kill, stop, pause, resume, restart, log tail) |
 //! | `binary.rs` | finding the etcd binary ([`ETCD_BIN_ENV`]) and its version |
 //! | `metrics.rs` | `GET /metrics` over plain HTTP and summing samples |
 //! | `rpc.rs` | the few raw gRPC calls the testkit makes (probes, status, auth setup) |

@@ -69,10 +69,6 @@ pub(crate) enum InitialState {
     /// Every member of `--initial-cluster` starts together.
     New,
     /// The member was added to a running cluster (MemberAdd) and catches up from its peers.
-    #[allow(
-        dead_code,
-        reason = "for members added to a running cluster; only the unit tests start one yet"
-    )]
     Existing,
 }
 
@@ -256,6 +252,8 @@ pub(crate) struct Member {
 struct State {
     child: Option<Child>,
     paused: bool,
+    /// A process was started at least once (false for a member planned to join later).
+    started: bool,
 }
 
 impl fmt::Debug for Member {
@@ -285,15 +283,58 @@ impl Member {
         Ok(member)
     }
 
+    /// A member that joins a running cluster later: no process until
+    /// [`join`](Self::join). Its config says [`InitialState::Existing`].
+    pub(crate) fn planned(config: MemberConfig) -> Member {
+        Member {
+            config: MemberConfig {
+                initial_state: InitialState::Existing,
+                ..config
+            },
+            id: None,
+            token: Mutex::new(None),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Starts a [`planned`](Self::planned) member for the first time, with `initial_cluster`
+    /// as its `--initial-cluster`. Fails with [`ErrorKind::AlreadyRunning`] if it was started
+    /// before.
+    pub(crate) fn join(&mut self, initial_cluster: &str) -> Result<(), Error> {
+        if lock(&self.state).started {
+            return Err(self.err(
+                ErrorKind::AlreadyRunning,
+                "start_member: the member was started before (use restart)",
+            ));
+        }
+        self.config.initial_cluster = initial_cluster.to_owned();
+        self.start_process(true)
+    }
+
     /// Starts the process of a stopped or killed member again, with the same data dir, ports
     /// and flags, appending to its log. Fails with [`ErrorKind::AlreadyRunning`] if it has a
-    /// process; one that exited on its own is reaped first and counts as stopped.
+    /// process (one that exited on its own is reaped first and counts as stopped), and with
+    /// [`ErrorKind::NotRunning`] if it never ran.
     pub(crate) fn respawn(&self) -> Result<(), Error> {
         let _ = self.check_exited();
         if self.is_running() {
             return Err(self.err(ErrorKind::AlreadyRunning, "restart: member is running"));
         }
+        if !lock(&self.state).started {
+            return Err(self.err(
+                ErrorKind::NotRunning,
+                "restart: the member never ran (start it with start_member)",
+            ));
+        }
         self.start_process(false)
+    }
+
+    pub(crate) fn config(&self) -> &MemberConfig {
+        &self.config
+    }
+
+    pub(crate) fn peer_url(&self) -> String {
+        self.config.peer_url()
     }
 
     pub(crate) fn index(&self) -> usize {
@@ -549,6 +590,7 @@ impl Member {
         let mut state = lock(&self.state);
         state.child = Some(child);
         state.paused = false;
+        state.started = true;
         Ok(())
     }
 

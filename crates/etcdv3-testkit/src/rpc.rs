@@ -55,6 +55,12 @@ pub(crate) fn is_auth_rejection(status: &Status) -> bool {
     }
 }
 
+/// True for a learner's refusal of a request it does not serve (a linearizable Range).
+pub(crate) fn is_learner_rejection(status: &Status) -> bool {
+    status.code() == Code::FailedPrecondition
+        && status.message().contains("not supported for learner")
+}
+
 /// Maintenance.Status.
 pub(crate) async fn status(channel: Channel) -> Result<StatusResponse, Status> {
     MaintenanceClient::new(channel)

@@ -4,8 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use etcdv3_proto::etcdserverpb::{
-    AuthenticateRequest, PutRequest, RangeRequest, RangeResponse, WatchCancelRequest,
-    WatchCreateRequest, WatchRequest, auth_client::AuthClient, kv_client::KvClient,
+    AuthenticateRequest, MemberAddRequest, MemberAddResponse, MemberRemoveRequest, PutRequest,
+    RangeRequest, RangeResponse, WatchCancelRequest, WatchCreateRequest, WatchRequest,
+    auth_client::AuthClient, cluster_client::ClusterClient, kv_client::KvClient,
     watch_client::WatchClient, watch_request::RequestUnion,
 };
 use etcdv3_testkit::{ErrorKind, EtcdCluster, TlsMode};
@@ -581,4 +582,141 @@ async fn metrics_errors() {
     let err = cluster.metrics(0).await.expect_err("killed member");
     assert_eq!(err.kind(), ErrorKind::NotRunning, "{err}");
     assert_eq!(err.member_index(), Some(0));
+}
+
+/// MemberAdd through `ch`, retried while etcd refuses it as unsafe: a member that has not
+/// been connected to its peers for 5 s (just after the start) answers "unhealthy cluster".
+async fn member_add(ch: Channel, peer_url: &str, learner: bool) -> MemberAddResponse {
+    let deadline = Instant::now() + 20 * SECOND;
+    loop {
+        let request = MemberAddRequest {
+            peer_ur_ls: vec![peer_url.to_owned()],
+            is_learner: learner,
+        };
+        match ClusterClient::new(ch.clone()).member_add(request).await {
+            Ok(resp) => return resp.into_inner(),
+            Err(s)
+                if s.message() == "etcdserver: unhealthy cluster" && Instant::now() < deadline =>
+            {
+                sleep(Duration::from_millis(200)).await;
+            }
+            Err(s) => panic!("MemberAdd {peer_url}: {s}"),
+        }
+    }
+}
+
+/// `--initial-cluster` for the member MemberAdd just added, named `name`.
+fn initial_cluster(added: &MemberAddResponse, name: &str) -> String {
+    let new_id = added.member.as_ref().expect("the new member").id;
+    added
+        .members
+        .iter()
+        .flat_map(|m| {
+            let n = if m.id == new_id { name } else { &m.name };
+            m.peer_ur_ls.iter().map(move |u| format!("{n}={u}"))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::test]
+async fn a_learner_joins_the_running_cluster_and_leaves_when_removed() {
+    let mut cluster = EtcdCluster::builder()
+        .members(3)
+        .start()
+        .await
+        .expect("start");
+    let (i, peer_url) = cluster.add_member().expect("plan a member");
+    assert_eq!(i, 3);
+    assert_eq!(cluster.len(), 4);
+    assert_eq!(cluster.member_name(3), "m3");
+    assert_eq!(cluster.peer_url(3), peer_url);
+    assert!(peer_url.starts_with("http://127.0.0.1:"), "{peer_url}");
+    assert_eq!(cluster.endpoints().len(), 4);
+    assert!(!cluster.is_running(3));
+    assert_eq!(cluster.member_id(3), None);
+    // Planned only: nothing to restart, and the others are healthy without it.
+    let err = cluster
+        .restart(3)
+        .await
+        .expect_err("restart a planned member");
+    assert_eq!(err.kind(), ErrorKind::NotRunning, "{err}");
+    cluster.wait_healthy(10 * SECOND).await.expect("healthy");
+
+    let ch = channel(&cluster.endpoint(0), None, 5 * SECOND).await;
+    put(ch.clone(), "before-join", "1").await.expect("put");
+    let added = member_add(ch.clone(), &peer_url, true).await;
+    let new_id = added.member.as_ref().expect("member").id;
+    cluster
+        .start_member(3, &initial_cluster(&added, "m3"))
+        .await
+        .expect("join");
+    assert!(cluster.is_running(3));
+    assert_eq!(cluster.member_id(3), Some(new_id));
+    let err = cluster
+        .start_member(3, "ignored")
+        .await
+        .expect_err("start twice");
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning, "{err}");
+
+    // The learner has the data and serves serializable reads only.
+    let learner = channel(&cluster.endpoint(3), None, 5 * SECOND).await;
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let resp = KvClient::new(learner.clone())
+            .range(RangeRequest {
+                key: b"before-join".to_vec(),
+                serializable: true,
+                ..Default::default()
+            })
+            .await
+            .expect("serializable range on the learner")
+            .into_inner();
+        if resp.kvs.len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the learner never caught up");
+        sleep(Duration::from_millis(50)).await;
+    }
+    let refused = range(learner, "before-join", None)
+        .await
+        .expect_err("linearizable range on a learner");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
+    // The testkit's health checks accept a learner.
+    cluster.wait_healthy(10 * SECOND).await.expect("healthy");
+
+    ClusterClient::new(ch.clone())
+        .member_remove(MemberRemoveRequest { id: new_id })
+        .await
+        .expect("remove the learner");
+    cluster
+        .wait_exit(3, 30 * SECOND)
+        .await
+        .expect("a removed member shuts down");
+    assert!(!cluster.is_running(3));
+    let err = cluster
+        .wait_exit(3, SECOND)
+        .await
+        .expect_err("wait for a stopped member");
+    assert_eq!(err.kind(), ErrorKind::NotRunning, "{err}");
+    cluster.wait_healthy(10 * SECOND).await.expect("healthy");
+}
+
+#[tokio::test]
+async fn a_member_not_added_first_cannot_join() {
+    let mut cluster = EtcdCluster::single().await.expect("start");
+    let (i, peer_url) = cluster.add_member().expect("plan a member");
+    let initial = format!("m0={},m1={peer_url}", cluster.peer_url(0));
+    let err = cluster
+        .start_member(i, &initial)
+        .await
+        .expect_err("joined without MemberAdd");
+    assert_eq!(err.kind(), ErrorKind::MemberExited, "{err}");
+    assert_eq!(err.member_index(), Some(1));
+    assert!(err.to_string().contains("m1.log"), "no log tail: {err}");
+    let err = cluster
+        .start_member(7, &initial)
+        .await
+        .expect_err("no such member");
+    assert_eq!(err.kind(), ErrorKind::NoSuchMember, "{err}");
 }
