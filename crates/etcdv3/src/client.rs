@@ -7,6 +7,7 @@ use etcdv3_proto::etcdserverpb as pb;
 
 use crate::auth::AuthClient;
 use crate::call::CallOptions;
+use crate::cluster::ClusterClient;
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
 use crate::kv::KeyRange;
@@ -145,6 +146,19 @@ impl Client {
     /// ```
     pub fn auth(&self) -> AuthClient {
         AuthClient::new(self.clone())
+    }
+
+    /// The Cluster service: list, add, remove, update and promote members.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcdv3::Client) -> etcdv3::Result<()> {
+    /// for m in client.cluster().member_list().await?.members() {
+    ///     println!("{:x} {} learner={}", m.id(), m.name(), m.is_learner());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster(&self) -> ClusterClient {
+        ClusterClient::new(self.clone())
     }
 
     /// Watches `keys` for changes: set options on the returned call (`.prefix()`,

@@ -1,5 +1,5 @@
-//! An etcd v3 client: KV, transactions, compaction, watches, leases and auth administration
-//! over a resilient transport, with typed errors.
+//! An etcd v3 client: KV, transactions, compaction, watches, leases, auth and cluster
+//! membership over a resilient transport, with typed errors.
 //!
 //! ```no_run
 //! use etcdv3::{Client, Compare, Kv, Op};
@@ -92,6 +92,11 @@
 //!   anything is sent; passwords never show in `Debug` output or errors. Once auth is on, a
 //!   request without a user fails with [`Code::UserEmpty`], which
 //!   [`is_permission_denied`](Error::is_permission_denied) covers.
+//! - **Membership.** [`Client::cluster`] lists, adds (as voters or learners), removes,
+//!   updates and promotes members. Peer URLs are checked before anything is sent; only the
+//!   member list is retried. A learner answers only serializable reads and `Status`: other
+//!   calls sent to it fail with [`Code::NotSupportedForLearner`] and move to another endpoint
+//!   when the client has one.
 //! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
 //!   every key in the store. There is no confirmation.
 //!
@@ -153,6 +158,7 @@
 mod auth;
 pub mod call;
 mod client;
+mod cluster;
 mod config;
 mod error;
 mod kv;
@@ -172,6 +178,11 @@ pub use crate::auth::{
 };
 pub use crate::call::{Call, CallOptions, Deadline};
 pub use crate::client::Client;
+pub use crate::cluster::{
+    ClusterClient, Member, MemberAddOp, MemberAddResponse, MemberListOp, MemberListResponse,
+    MemberPromoteOp, MemberPromoteResponse, MemberRemoveOp, MemberRemoveResponse, MemberUpdateOp,
+    MemberUpdateResponse,
+};
 pub use crate::config::{Backoff, ClientBuilder, KeepAlive, TlsConfig};
 pub use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};
 pub use crate::kv::{
