@@ -233,8 +233,23 @@ async fn a_learner_joins_serves_serializable_reads_then_is_promoted_and_removed(
     .await;
     assert!(!find(promoted.members(), id).is_learner());
     assert_eq!(learners(promoted.members()), 0);
-    // A voter now: it serves linearizable reads.
-    let got = on_learner.kv().get("joined/mixed").await.unwrap();
+    // A voter now: it serves linearizable reads once it has applied its own promotion (the
+    // leader answers as soon as the change is committed).
+    let got = eventually(
+        Duration::from_secs(10),
+        "the member applies its promotion",
+        || {
+            let kv = on_learner.kv();
+            async move {
+                match kv.get("joined/mixed").await {
+                    Ok(got) => Some(got),
+                    Err(e) if e.code() == Some(Code::NotSupportedForLearner) => None,
+                    Err(e) => panic!("linearizable get on the promoted member: {e:?}"),
+                }
+            }
+        },
+    )
+    .await;
     assert_eq!(got.count(), 1);
 
     // TestMemberRemove: removed through a member that stays, it leaves the list and shuts

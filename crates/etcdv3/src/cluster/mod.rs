@@ -190,7 +190,8 @@ impl ClusterClient {
     /// answers [`Code::LearnerNotReady`](crate::Code::LearnerNotReady): retry later. A voter
     /// answers [`Code::MemberNotLearner`](crate::Code::MemberNotLearner), an unknown ID
     /// [`Code::MemberNotFound`](crate::Code::MemberNotFound). Not retried once it may have
-    /// reached etcd.
+    /// reached etcd. The answer comes once the change is committed; the promoted member
+    /// itself refuses linearizable requests a moment longer, until it has applied it.
     ///
     /// ```no_run
     /// # async fn demo(client: etcdv3::Client, id: u64) -> etcdv3::Result<()> {
