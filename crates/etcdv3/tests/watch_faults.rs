@@ -409,11 +409,12 @@ async fn every_event_once_across(fault: Fault) {
         l.events.len() >= 2_000
     })
     .await;
+    // Read before the fault: once it struck, other members may deliver at any moment.
+    let before_fault = log.lock().events.len();
     match fault {
         Fault::Kill => cl.kill(victim).await.unwrap(),
         Fault::Freeze => cl.pause(victim).unwrap(),
     }
-    let before_fault = log.lock().events.len();
     writer.wait_done(6_000, Duration::from_secs(40)).await;
     if fault == Fault::Kill {
         cl.restart(victim).await.unwrap();
