@@ -798,6 +798,106 @@ async fn a_require_leader_watch_moves_off_a_frozen_member() {
     assert!(log.end.is_none(), "{:?}", log.end);
 }
 
+/// Go's TestWatchReconnRequest: 200 watches are being created (pipelined on one stream)
+/// when the connection is reset. Every creation still succeeds once, on the next stream, and
+/// every watch gets exactly its own events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creations_in_flight_survive_a_connection_reset() {
+    const WATCHES: usize = 200;
+    let (_cl, proxy, watcher, direct) = behind_proxy().await;
+    // Slow answers, so that the reset finds creations on the way.
+    proxy.set_latency(Duration::from_millis(20));
+    let resolved = Arc::new(AtomicUsize::new(0));
+    let creations: Vec<_> = (0..WATCHES)
+        .map(|i| {
+            let (watcher, resolved) = (watcher.clone(), resolved.clone());
+            tokio::spawn(async move {
+                let w = watcher.watch(format!("w/{i:03}")).created_notify().await;
+                resolved.fetch_add(1, Ordering::Relaxed);
+                w
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while resolved.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "no watch was created");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let dials = proxy.accepted();
+    proxy.reset_connections();
+    let at_reset = resolved.load(Ordering::Relaxed);
+    proxy.set_latency(Duration::ZERO);
+    let mut logs = Vec::new();
+    for c in creations {
+        logs.push(record(
+            c.await.unwrap().expect("the creation survives the reset"),
+        ));
+    }
+    assert!(
+        at_reset < WATCHES / 2,
+        "{at_reset} of {WATCHES} creations were answered before the reset"
+    );
+    assert!(proxy.accepted() > dials, "the client dialled again");
+    let mut expected = Vec::new();
+    for i in 0..WATCHES {
+        let key = format!("w/{i:03}");
+        let rev = create_once(&direct, &key).await;
+        expected.push((key, rev));
+    }
+    for (i, log) in logs.iter().enumerate() {
+        log.until(Duration::from_secs(10), "the watch's event", |l| {
+            !l.events.is_empty()
+        })
+        .await;
+        let log = log.lock();
+        assert_exactly(&log, &expected[i..=i]);
+        assert_eq!(log.created, 1, "watch {i}: one creation notice");
+    }
+}
+
+/// Go's TestWatchCancelDisconnected: a watch cancelled while its stream is cut off ends
+/// quietly and is not created again; the other watch on the stream resumes, and etcd ends up
+/// with one watcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_cancelled_while_cut_off_stays_cancelled() {
+    let (cl, proxy, watcher, direct) = behind_proxy().await;
+    let kept = record(watcher.watch("x/").prefix().await.unwrap());
+    let dropped = watcher.watch("x/").prefix().await.unwrap();
+    let handle = dropped.handle();
+    let dropped = record(dropped);
+    cut_off(&proxy).await;
+    handle.cancel();
+    dropped
+        .until(Duration::from_secs(5), "the cancelled watch ends", |l| {
+            l.end.is_some()
+        })
+        .await;
+    assert!(
+        matches!(dropped.lock().end, Some(None)),
+        "a cancel ends quietly: {:?}",
+        dropped.lock().end
+    );
+    let key = ("x/1".to_owned(), create_once(&direct, "x/1").await);
+    proxy.forward();
+    kept.until(Duration::from_secs(10), "the kept watch resumes", |l| {
+        !l.events.is_empty()
+    })
+    .await;
+    assert_exactly(&kept.lock(), &[key]);
+    // etcd drops the cut connection's watchers on its own time.
+    let cl = &cl;
+    common::eventually(
+        Duration::from_secs(10),
+        "etcd has one watcher",
+        || async move {
+            let watchers = cl.metric(0, "etcd_debugging_mvcc_watcher_total").await;
+            (watchers.unwrap() == Some(1.0)).then_some(())
+        },
+    )
+    .await;
+    assert!(dropped.lock().events.is_empty());
+}
+
 /// Go's TestWatchReconnInit and TestWatchWithCreatedNotificationDropConn: a watch from now
 /// whose connection breaks before any event still gets what was written while it was cut off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
