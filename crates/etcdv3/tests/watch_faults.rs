@@ -65,7 +65,7 @@ impl Log {
         out
     }
 
-    /// How many events each member delivered.
+    /// How many events `member` delivered.
     fn events_by(&self, member: u64) -> usize {
         let mut total = 0;
         for (i, &(m, before)) in self.senders.iter().enumerate() {
@@ -186,7 +186,7 @@ async fn create_once(c: &Client, key: &str) -> i64 {
     }
 }
 
-/// Writes `{prefix}{i:05}` for `i` in `0..total`, each once, with `concurrency` tasks.
+/// Creates keys, each once, with a few concurrent tasks, and keeps the revision of each.
 struct Writer {
     next: Arc<AtomicUsize>,
     done: Arc<AtomicUsize>,
@@ -194,12 +194,13 @@ struct Writer {
 }
 
 impl Writer {
+    /// Creates `{prefix}{i:05}` for `i` in `0..total`.
     fn start(c: &Client, prefix: &str, total: usize, concurrency: usize) -> Writer {
         let prefix = prefix.to_owned();
         Writer::start_with(c, total, concurrency, move |i| format!("{prefix}{i:05}"))
     }
 
-    /// Writes `key(i)` for `i` in `0..total`.
+    /// Creates `key(i)` for `i` in `0..total`.
     fn start_with(
         c: &Client,
         total: usize,
