@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::kv::KeyRange;
 use crate::kv::KvClient;
 use crate::lease::{Keepers, LeaseClient};
+use crate::maintenance::{self, MaintenanceClient};
 use crate::transport::auth::TokenGeneration;
 use crate::transport::balancer::EndpointState;
 use crate::transport::rpc::Rpc;
@@ -115,12 +116,20 @@ impl Client {
         if b.require_leader {
             defaults = defaults.require_leader();
         }
-        Ok(Client {
+        let client = Client {
             transport: Arc::new(transport),
             defaults,
             pinned: None,
             services: Arc::default(),
-        })
+        };
+        if b.reject_old_cluster {
+            let timeout = client.connect_timeout();
+            if let Err(e) = maintenance::check_cluster_version(&client, timeout).await {
+                client.close().await;
+                return Err(e);
+            }
+        }
+        Ok(client)
     }
 
     /// The KV service: get, put, delete, transactions, compaction.
@@ -159,6 +168,12 @@ impl Client {
     /// ```
     pub fn cluster(&self) -> ClusterClient {
         ClusterClient::new(self.clone())
+    }
+
+    /// The Maintenance service: alarms, member status, defragmentation, hashes, leader
+    /// transfer, downgrades and snapshots.
+    pub fn maintenance(&self) -> MaintenanceClient {
+        MaintenanceClient::new(self.clone())
     }
 
     /// Watches `keys` for changes: set options on the returned call (`.prefix()`,
@@ -308,6 +323,11 @@ impl Client {
     /// Avoids `endpoint` for a while (a stream on it broke).
     pub(crate) fn mark_down(&self, endpoint: &str) {
         self.transport.mark_down(endpoint);
+    }
+
+    /// Whether this handle's calls all go to one endpoint ([`for_endpoint`](Self::for_endpoint)).
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pinned.is_some()
     }
 
     /// Whether this handle's calls require a leader by default.

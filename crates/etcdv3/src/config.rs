@@ -37,6 +37,7 @@ pub struct ClientBuilder {
     max_recv_message_size: usize,
     tls: Option<TlsConfig>,
     pub(crate) require_leader: bool,
+    pub(crate) reject_old_cluster: bool,
     max_attempts: u32,
     backoff: Backoff,
     propagate_deadlines: bool,
@@ -55,6 +56,7 @@ impl Default for ClientBuilder {
             max_recv_message_size: i32::MAX as usize,
             tls: None,
             require_leader: false,
+            reject_old_cluster: false,
             max_attempts: 100,
             backoff: Backoff::default(),
             propagate_deadlines: false,
@@ -153,6 +155,20 @@ impl ClientBuilder {
     /// the member has no leader. Default: off. See also [`Client::with_require_leader`].
     pub fn require_leader(mut self, on: bool) -> Self {
         self.require_leader = on;
+        self
+    }
+
+    /// Makes [`connect`](Self::connect) ask every endpoint's status and fail with
+    /// [`ErrorKind::OldCluster`](crate::ErrorKind::OldCluster) when a member runs an etcd
+    /// older than 3.4, the oldest this client supports (Go's `RejectOldCluster`). Default: off.
+    ///
+    /// The statuses are asked within the connect timeout. Endpoints that cannot be reached
+    /// are skipped, as [`connect`](Self::connect) succeeds while any endpoint answers; when
+    /// none answers, its failure is returned. Any other failure (e.g. a refused permission)
+    /// fails `connect`, as in Go. Go's own floor is the minor version before its own (3.5 for
+    /// a 3.6 client); this client supports 3.4, so that is its floor.
+    pub fn reject_old_cluster(mut self, on: bool) -> Self {
+        self.reject_old_cluster = on;
         self
     }
 

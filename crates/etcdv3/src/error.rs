@@ -73,6 +73,14 @@ pub enum ErrorKind {
     /// watch ended after the responses it held. Start a new watch at
     /// [`Error::resume_revision`] to miss nothing.
     Lagged,
+    /// A local file could not be created, written, synced or renamed (for example where
+    /// [`MaintenanceClient::snapshot_save`](crate::MaintenanceClient::snapshot_save) writes);
+    /// [`source`](std::error::Error::source) is the `io::Error`.
+    Io,
+    /// A member runs a version of etcd older than this client supports (3.4). Only
+    /// [`ClientBuilder::reject_old_cluster`](crate::ClientBuilder::reject_old_cluster) checks
+    /// it; see [`Error::is_old_cluster`].
+    OldCluster,
 }
 
 /// The gRPC status code that came with a server error.
@@ -421,6 +429,12 @@ impl Error {
         )
     }
 
+    /// A local file operation that failed: `what` names it and the file.
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        let what = what.into();
+        Self::new(ErrorKind::Io, format!("{what}: {source}")).with_source(source)
+    }
+
     pub(crate) fn closed() -> Self {
         Self::new(ErrorKind::Closed, "the client was closed")
     }
@@ -606,6 +620,12 @@ impl Error {
         self.0.kind == ErrorKind::LeaseExpired
     }
 
+    /// A member runs an etcd older than this client supports ([`ErrorKind::OldCluster`], Go's
+    /// `ErrOldCluster`).
+    pub fn is_old_cluster(&self) -> bool {
+        self.0.kind == ErrorKind::OldCluster
+    }
+
     /// The backend quota is exhausted ([`Code::NoSpace`]).
     pub fn is_no_space(&self) -> bool {
         self.has_code(Code::NoSpace)
@@ -671,7 +691,9 @@ impl Error {
             | ErrorKind::InvalidRequest
             | ErrorKind::RequestTooLarge
             | ErrorKind::Connect
-            | ErrorKind::Lagged => false,
+            | ErrorKind::Lagged
+            | ErrorKind::Io
+            | ErrorKind::OldCluster => false,
             ErrorKind::Unavailable
             | ErrorKind::ResponseTooLarge
             | ErrorKind::Protocol

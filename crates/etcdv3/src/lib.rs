@@ -1,5 +1,5 @@
-//! An etcd v3 client: KV, transactions, compaction, watches, leases, auth and cluster
-//! membership over a resilient transport, with typed errors.
+//! An etcd v3 client: KV, transactions, compaction, watches, leases, auth, cluster
+//! membership and maintenance over a resilient transport, with typed errors.
 //!
 //! ```no_run
 //! use etcdv3::{Client, Compare, Kv, Op};
@@ -97,6 +97,12 @@
 //!   member list is retried. A learner answers only serializable reads and `Status`: other
 //!   calls sent to it fail with [`Code::NotSupportedForLearner`] and move to another endpoint
 //!   when the client has one.
+//! - **Maintenance.** [`Client::maintenance`] lists, raises and disarms alarms, and asks one
+//!   member at a time (by endpoint, never failing over) for its status, hashes,
+//!   defragmentation or a snapshot; a snapshot stream checks etcd's sha256 trailer, and
+//!   [`MaintenanceClient::snapshot_save`] writes a file that appears only complete.
+//!   [`MaintenanceClient::move_leader`] finds the leader itself.
+//!   [`ClientBuilder::reject_old_cluster`] refuses members older than 3.4 at connect.
 //! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
 //!   every key in the store. There is no confirmation.
 //!
@@ -163,6 +169,7 @@ mod config;
 mod error;
 mod kv;
 mod lease;
+mod maintenance;
 mod transport;
 mod watch;
 
@@ -195,6 +202,13 @@ pub use crate::lease::{
     LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseStatus,
     LeaseTimeToLiveResponse, LeasesOp, MAX_LEASE_TTL, RegisterOp, Registration, RegistrationEvent,
     RevokeOp, TimeToLiveOp,
+};
+pub use crate::maintenance::{
+    AlarmActivateOp, AlarmDisarmOp, AlarmListOp, AlarmMember, AlarmResponse, AlarmType,
+    DefragmentOp, DefragmentResponse, DowngradeAction, DowngradeInfo, DowngradeOp,
+    DowngradeResponse, HashKvOp, HashKvResponse, HashOp, HashResponse, MaintenanceClient,
+    MoveLeaderOp, MoveLeaderResponse, SnapshotOp, SnapshotProgress, SnapshotResponse,
+    SnapshotSaveOp, SnapshotSaved, SnapshotStream, StatusOp, StatusResponse,
 };
 pub use crate::watch::{
     DEFAULT_WATCH_BUFFER, Event, EventKind, Watch, WatchClient, WatchHandle, WatchOp,
