@@ -454,19 +454,9 @@ async fn large_request_limits_matrix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_quota_exhaustion_is_no_space() {
-    let cl = cluster_with(1, &["--quota-backend-bytes=262144"]).await;
+    let cl = common::quota_cluster().await;
     let c = client(&cl).await;
-    let value = vec![b'x'; 16 * 1024];
-    // etcd measures the database when its write batch commits (every 100 ms), so on a fast
-    // disk many puts can land before the quota trips: keep writing, within bounds.
-    let mut err = None;
-    for i in 0..2000 {
-        if let Err(e) = c.kv().put(format!("k{i}"), value.clone()).await {
-            err = Some(e);
-            break;
-        }
-    }
-    let err = err.expect("a 256 KiB quota must fill up within 2000 puts of 16 KiB");
+    let err = common::put_until_failure(&c).await;
     assert!(err.is_no_space(), "{err:?}");
     assert_eq!(err.code(), Some(Code::NoSpace));
 }

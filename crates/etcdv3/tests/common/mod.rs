@@ -55,6 +55,30 @@ pub async fn one_attempt_client(proxy: &etcdv3_testkit::FaultProxy) -> Client {
         .expect("connect through the proxy")
 }
 
+/// The `--quota-backend-bytes` of [`quota_cluster`]: 256 KiB.
+pub const SMALL_QUOTA: i64 = 256 * 1024;
+
+/// A single member with a backend quota of [`SMALL_QUOTA`].
+pub async fn quota_cluster() -> EtcdCluster {
+    cluster_with(1, &[&format!("--quota-backend-bytes={SMALL_QUOTA}")]).await
+}
+
+/// Puts 16 KiB values under `k0`, `k1` ... until a put fails, and returns that failure (on a
+/// [`quota_cluster`], the quota running out).
+pub async fn put_until_failure(c: &Client) -> etcdv3::Error {
+    use etcdv3::Kv;
+
+    let value = vec![b'x'; 16 * 1024];
+    // etcd measures the database when its write batch commits (every 100 ms), so on a fast
+    // disk many puts can land before the quota trips: keep writing, within bounds.
+    for i in 0..2000 {
+        if let Err(e) = c.kv().put(format!("k{i}"), value.clone()).await {
+            return e;
+        }
+    }
+    panic!("a 256 KiB quota must fill up within 2000 puts of 16 KiB");
+}
+
 /// Runs a scenario once on a single member and once on three members.
 #[macro_export]
 macro_rules! per_topology {
