@@ -18,44 +18,122 @@ const TOOL: &str = "etcdv3-bench";
 
 /// Runs the chosen benchmark and returns what to print on stdout.
 pub(crate) async fn main(global: &Global, command: &Command) -> Result<String, String> {
-    let builder = client_builder(global)?;
+    let mut builder = client_builder(global)?;
     let (name, prepared) = prepare(command)?;
+    if global.target_leader {
+        let leader = find_leader(&builder, &endpoints(global)).await?;
+        builder = builder.endpoints([leader]);
+    }
     let clients = connect(builder.clone(), global.conns).await?;
     let output = prepared.run(global, &builder, &clients).await;
+    let hashkv = match (&output, command) {
+        (Ok(_), Command::Put(a)) if a.check_hashkv => {
+            Some(check_hashkv(&clients[0], &endpoints(global)).await)
+        }
+        _ => None,
+    };
     for c in &clients {
         c.close().await;
     }
     let output = output?;
+    let hashkv = hashkv.transpose()?;
     if global.json {
         let report = output.json(TOOL, name, global.clients, global.conns);
-        serde_json::to_string_pretty(&report)
+        let mut value = serde_json::to_value(&report)
+            .map_err(|e| format!("cannot encode the JSON report: {e}"))?;
+        if let (Some((revision, hash)), Some(obj)) = (hashkv, value.as_object_mut()) {
+            obj.insert(
+                "hashkv".to_owned(),
+                serde_json::json!({ "consistent": true, "revision": revision, "hash": hash }),
+            );
+        }
+        serde_json::to_string_pretty(&value)
             .map(|s| s + "\n")
             .map_err(|e| format!("cannot encode the JSON report: {e}"))
     } else {
-        Ok(output.text(TextOptions {
+        let mut text = output.text(TextOptions {
             precise: global.precise,
             sample: global.sample,
-        }))
+        });
+        if let Some((revision, hash)) = hashkv {
+            text.push_str(&format!(
+                "\nConsistent hashkv across all endpoints: {hash} at revision {revision}\n"
+            ));
+        }
+        Ok(text)
+    }
+}
+
+/// The endpoints given, trimmed.
+fn endpoints(g: &Global) -> Vec<String> {
+    g.endpoints
+        .iter()
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// The endpoint of the leader (`--target-leader`): the one whose status names itself leader.
+async fn find_leader(builder: &etcdv3::ClientBuilder, eps: &[String]) -> Result<String, String> {
+    let probe = builder
+        .clone()
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let mut found = None;
+    for ep in eps {
+        if let Ok(status) = probe.maintenance().status(ep.as_str()).await
+            && status.leader() == status.header().member_id()
+        {
+            found = Some(ep.clone());
+            break;
+        }
+    }
+    probe.close().await;
+    found.ok_or_else(|| {
+        format!(
+            "--target-leader: none of the endpoints ({}) is the leader",
+            eps.join(", ")
+        )
+    })
+}
+
+/// `put --check-hashkv`: every endpoint's HashKV at one revision must agree. The revision and
+/// the hash, or an error naming each endpoint's hash.
+async fn check_hashkv(client: &Client, eps: &[String]) -> Result<(i64, u32), String> {
+    let revision = client
+        .kv()
+        .get("\0")
+        .await
+        .map_err(|e| format!("--check-hashkv: cannot read the revision: {e}"))?
+        .header()
+        .revision();
+    let mut hashes = Vec::with_capacity(eps.len());
+    for ep in eps {
+        let resp = client
+            .maintenance()
+            .hash_kv(ep.as_str(), revision)
+            .await
+            .map_err(|e| format!("--check-hashkv: HashKV of {ep}: {e}"))?;
+        hashes.push((ep.as_str(), resp.hash()));
+    }
+    let first = hashes[0].1;
+    if hashes.iter().all(|(_, h)| *h == first) {
+        Ok((revision, first))
+    } else {
+        let listed: Vec<String> = hashes.iter().map(|(ep, h)| format!("{ep}: {h}")).collect();
+        Err(format!(
+            "--check-hashkv: the endpoints disagree at revision {revision}: {}",
+            listed.join(", ")
+        ))
     }
 }
 
 /// Turns the global flags into a client configuration, rejecting what is not supported yet.
 fn client_builder(g: &Global) -> Result<etcdv3::ClientBuilder, String> {
-    let endpoints: Vec<String> = g
-        .endpoints
-        .iter()
-        .map(|e| e.trim().to_owned())
-        .filter(|e| !e.is_empty())
-        .collect();
+    let endpoints = endpoints(g);
     if endpoints.is_empty() {
         return Err("--endpoints is empty".into());
-    }
-    if g.target_leader && endpoints.len() > 1 {
-        return Err(
-            "--target-leader with several endpoints is not supported yet: finding the \
-                    leader needs the maintenance API; give only the leader's endpoint"
-                .into(),
-        );
     }
     if g.conns == 0 || g.clients == 0 {
         return Err("--conns and --clients must be at least 1".into());
@@ -181,13 +259,6 @@ fn prepare(command: &Command) -> Result<(&'static str, Prepared), String> {
 }
 
 fn prepare_put(a: &PutArgs) -> Result<Prepared, String> {
-    if a.check_hashkv {
-        return Err(
-            "--check-hashkv is not supported yet: it needs the maintenance API (HashKV, \
-             Status), not in etcdv3 yet"
-                .into(),
-        );
-    }
     check_rate(a.rate)?;
     if a.compact_index_delta < 0 {
         return Err("--compact-index-delta must not be negative".into());

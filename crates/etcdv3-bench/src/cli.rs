@@ -90,8 +90,7 @@ pub(crate) struct Global {
     #[arg(long, global = true, default_value = "0s", value_parser = parse_duration)]
     pub(crate) dial_timeout: Duration,
 
-    /// Connect only to the leader. A no-op with one endpoint; with several it exits with an
-    /// error, since finding the leader needs the maintenance API, not in etcdv3 yet
+    /// Connect only to the leader: the endpoint whose status says it leads
     #[arg(long, global = true)]
     pub(crate) target_leader: bool,
 
@@ -156,8 +155,8 @@ pub(crate) struct PutArgs {
     /// Compact to the current revision minus this many revisions
     #[arg(long, default_value_t = 1000)]
     pub(crate) compact_index_delta: i64,
-    /// Check HashKV across members at the end. Not supported yet (needs the maintenance
-    /// API): exits with an error
+    /// Check at the end that every endpoint's HashKV agrees at the latest revision (exits
+    /// with an error naming each endpoint's hash when they differ)
     #[arg(long)]
     pub(crate) check_hashkv: bool,
 }

@@ -117,7 +117,7 @@ async fn put_range_and_txn_put_against_real_etcd() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_report_and_unsupported_flags() {
+async fn text_report() {
     let cluster = EtcdCluster::builder()
         .members(1)
         .start()
@@ -145,13 +145,6 @@ async fn text_report_and_unsupported_flags() {
         assert!(text.contains(section), "no {section:?} in\n{text}");
     }
     assert!(!text.contains("Error distribution"), "{text}");
-
-    for unsupported in [&["put", "--check-hashkv"][..]] {
-        let out = bench(args(unsupported)).await;
-        assert!(!out.status.success(), "{unsupported:?} should fail");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("not supported yet"), "{stderr}");
-    }
 }
 
 /// The number in a JSON report, as u64.
@@ -349,5 +342,37 @@ async fn user_authenticates_against_an_auth_cluster() {
         assert!(!out.status.success(), "{user} should fail");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_leader_and_check_hashkv_on_three_members() {
+    let cluster = EtcdCluster::builder()
+        .members(3)
+        .start()
+        .await
+        .expect("start etcd");
+    let eps = cluster.endpoints().join(",");
+    let leader = cluster.leader().await.unwrap();
+    let report = bench_json(
+        &eps,
+        &["--target-leader", "put", "--total", "50", "--check-hashkv"],
+    )
+    .await;
+    assert_all_ok(&report, "put", 50);
+    assert_eq!(report["hashkv"]["consistent"], true, "{report:#}");
+    // Every put went to the leader.
+    let puts = |i: usize| {
+        let c = &cluster;
+        async move {
+            c.metric(i, r#"grpc_server_handled_total{grpc_method="Put"}"#)
+                .await
+                .unwrap()
+                .unwrap_or(0.0)
+        }
+    };
+    assert_eq!(puts(leader).await, 50.0);
+    for i in (0..3).filter(|&i| i != leader) {
+        assert_eq!(puts(i).await, 0.0, "member {i} is not the leader");
     }
 }
