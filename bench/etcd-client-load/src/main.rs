@@ -388,5 +388,6 @@ fn latency_output(run: EventRun) -> RunOutput {
         primary: Some(1),
         notes: Vec::new(),
         scale: None,
+        leases: None,
     }
 }

@@ -8,6 +8,7 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 
 use crate::cli::{Command, Consistency, Global, PutArgs, RangeArgs, TxnMixedArgs, TxnPutArgs};
+use crate::lease;
 use crate::load::keys::{KeySpec, random_value};
 use crate::load::report::TextOptions;
 use crate::load::runner::{Outcome, Plan, RunOutput, run};
@@ -19,7 +20,7 @@ const TOOL: &str = "etcdv3-bench";
 /// Runs the chosen benchmark and returns what to print on stdout.
 pub(crate) async fn main(global: &Global, command: &Command) -> Result<String, String> {
     let mut builder = client_builder(global)?;
-    let (name, prepared) = prepare(command)?;
+    let (name, prepared) = prepare(global, command)?;
     if global.target_leader {
         let leader = find_leader(&builder, &endpoints(global)).await?;
         builder = builder.endpoints([leader]);
@@ -231,6 +232,8 @@ enum Prepared {
     },
     /// One of the watch benchmarks (`src/watch.rs`).
     Watch(Job),
+    /// `lease-keepalive` (`src/lease.rs`).
+    Lease(lease::Job),
 }
 
 fn value(size: usize) -> Arc<[u8]> {
@@ -245,7 +248,7 @@ fn check_rate(rate: f64) -> Result<(), String> {
     }
 }
 
-fn prepare(command: &Command) -> Result<(&'static str, Prepared), String> {
+fn prepare(g: &Global, command: &Command) -> Result<(&'static str, Prepared), String> {
     Ok(match command {
         Command::Put(a) => ("put", prepare_put(a)?),
         Command::Range(a) => ("range", prepare_range(a)?),
@@ -255,6 +258,7 @@ fn prepare(command: &Command) -> Result<(&'static str, Prepared), String> {
         Command::WatchGet(a) => ("watch-get", Prepared::Watch(Job::get(a)?)),
         Command::WatchLatency(a) => ("watch-latency", Prepared::Watch(Job::latency(a)?)),
         Command::WatchScale(a) => ("watch-scale", Prepared::Watch(Job::scale(a)?)),
+        Command::LeaseKeepalive(a) => ("lease-keepalive", Prepared::Lease(lease::Job::new(a, g)?)),
     })
 }
 
@@ -383,6 +387,7 @@ impl Prepared {
         };
         Ok(match self {
             Prepared::Watch(job) => return job.run(g, builder, clients).await,
+            Prepared::Lease(job) => return job.run(g, clients).await,
             Prepared::Put {
                 keys,
                 value,

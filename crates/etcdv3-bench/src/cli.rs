@@ -8,9 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::load::duration::parse_duration;
 
 const AFTER_HELP: &str = "\
-Not available yet (they need etcdv3 APIs that do not exist yet):
-  lease-keepalive                   arrives with the lease API
+Not available yet (it needs an etcdv3 API that does not exist yet):
   stm                               arrives with the concurrency API
+
+lease-keepalive has two modes: Go's (--total keep-alive-once requests, their latency), and
+with --leases N an etcdv3 one: N leases kept alive through the shared keep-alive stream for
+--duration, reporting client CPU, the renewals etcd answered and the leases that expired.
 
 Watch streams: all watches of one etcdv3 Client share one gRPC stream, so each of
 --streams is its own Client copy on a shared connection; stream i uses connection
@@ -123,6 +126,10 @@ pub(crate) enum Command {
     /// etcdv3 addition: --watchers watches on one key from one client (one stream): time to
     /// create them, client memory per watch, and the time until all get one event
     WatchScale(WatchScaleArgs),
+    /// Benchmark lease-keepalive: each worker grants a 100 s lease, then measures
+    /// keep-alive-once latency; with --leases (etcdv3 addition), keeps N leases alive through
+    /// the shared keep-alive stream and reports client CPU, renewals and expired leases
+    LeaseKeepalive(LeaseKeepaliveArgs),
 }
 
 /// Flags of `put`.
@@ -363,6 +370,29 @@ pub(crate) struct WatchScaleArgs {
     pub(crate) event_timeout: Duration,
 }
 
+/// Flags of `lease-keepalive`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LeaseKeepaliveArgs {
+    /// Total number of keep-alive-once requests (Go's mode)
+    #[arg(long, default_value_t = 10000)]
+    pub(crate) total: u64,
+    /// etcdv3 addition: instead of Go's mode, grant this many leases and keep them all alive
+    /// through keep_alive (lease i on connection i % --conns) for --duration, then check
+    /// each with time_to_live
+    #[arg(long, conflicts_with = "total")]
+    pub(crate) leases: Option<u64>,
+    /// TTL of each lease in seconds (with --leases)
+    #[arg(long, default_value_t = 10, requires = "leases")]
+    pub(crate) ttl: i64,
+    /// How long to keep the leases alive once all are granted, as a Go duration (with
+    /// --leases); client CPU is measured over this window
+    #[arg(long, default_value = "60s", value_parser = parse_duration, requires = "leases")]
+    pub(crate) duration: Duration,
+    /// Grants, and time_to_live checks at the end, in flight at once (with --leases)
+    #[arg(long, default_value_t = 1000, requires = "leases")]
+    pub(crate) in_flight: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,6 +469,28 @@ mod tests {
             panic!("expected watch-scale")
         };
         assert_eq!((s.watchers, s.in_flight), (100_000, 1000));
+    }
+
+    #[test]
+    fn lease_keepalive_modes() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["etcdv3-bench", "lease-keepalive"];
+            all.extend(args);
+            Cli::try_parse_from(all).map(|c| c.command)
+        };
+        let Ok(Command::LeaseKeepalive(l)) = parse(&[]) else {
+            panic!("expected lease-keepalive")
+        };
+        assert_eq!((l.total, l.leases), (10000, None));
+        let Ok(Command::LeaseKeepalive(l)) = parse(&["--leases", "5", "--duration", "2s"]) else {
+            panic!("expected lease-keepalive")
+        };
+        assert_eq!((l.leases, l.ttl, l.in_flight), (Some(5), 10, 1000));
+        assert_eq!(l.duration, Duration::from_secs(2));
+        // The mode's flags need --leases; --total belongs to Go's mode.
+        assert!(parse(&["--ttl", "5"]).is_err());
+        assert!(parse(&["--duration", "5s"]).is_err());
+        assert!(parse(&["--leases", "5", "--total", "7"]).is_err());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!     put --key-size 8 --val-size 256 --total 100000
 //! etcdv3-bench --clients 100 range foo --consistency s --total 100000 --json
 //! etcdv3-bench --clients 100 --conns 10 watch-latency --put-total 10000 --put-rate 1000
+//! etcdv3-bench --clients 100 --conns 10 lease-keepalive --total 100000
+//! etcdv3-bench lease-keepalive --leases 10000 --ttl 10 --duration 60s
 //! ```
 //!
 //! It prints the Go tool's report (summary, response-time histogram, latency distribution,
@@ -17,6 +19,7 @@
 
 mod bench;
 mod cli;
+mod lease;
 mod load;
 mod watch;
 

@@ -298,6 +298,7 @@ async fn watch(a: &WatchArgs, g: &Global, streams: &Streams<'_>) -> Result<RunOu
         primary: Some(1),
         notes: Vec::new(),
         scale: None,
+        leases: None,
     })
 }
 
@@ -407,6 +408,7 @@ async fn watch_get(
         primary: None,
         notes: Vec::new(),
         scale: None,
+        leases: None,
     })
 }
 
@@ -481,6 +483,7 @@ fn latency_output(run: EventRun) -> RunOutput {
         primary: Some(1),
         notes: Vec::new(),
         scale: None,
+        leases: None,
     }
 }
 
@@ -636,6 +639,7 @@ async fn watch_scale(
         primary: Some(0),
         notes: scale_notes(&scale, rss_before.is_some() && rss_after.is_some()),
         scale: Some(scale),
+        leases: None,
     })
 }
 

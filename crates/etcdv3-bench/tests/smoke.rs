@@ -376,3 +376,115 @@ async fn target_leader_and_check_hashkv_on_three_members() {
         assert_eq!(puts(i).await, 0.0, "member {i} is not the leader");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_keepalive_against_real_etcd() {
+    let cluster = EtcdCluster::builder()
+        .members(1)
+        .start()
+        .await
+        .expect("start etcd");
+    let ep = cluster.endpoint(0);
+    let client = etcdv3::Client::connect([ep.as_str()])
+        .await
+        .expect("connect");
+    let lease = client.lease();
+
+    // Go's mode: a lease per worker (4), 200 keep-alive-once requests, leases revoked after.
+    let once = bench_json(&ep, &["lease-keepalive", "--total", "200"]).await;
+    assert_all_ok(&once, "lease-keepalive", 200);
+    assert!(once.get("leases").is_none(), "{once:#}");
+    let left = lease.leases().await.expect("list leases");
+    assert_eq!(left.ids().count(), 0, "the workers' leases are revoked");
+
+    // --leases: 50 leases of 2 s over 2 connections, kept alive 5 s. One is revoked behind
+    // the tool's back during the hold: the check finds it gone and its keep-alive ends.
+    let revoke_one = async {
+        let ids = loop {
+            let ids: Vec<i64> = lease.leases().await.expect("list leases").ids().collect();
+            if ids.len() == 50 {
+                break ids;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        lease.revoke(ids[0]).await.expect("revoke");
+    };
+    let args = [
+        "lease-keepalive",
+        "--leases",
+        "50",
+        "--ttl",
+        "2",
+        "--duration",
+        "5s",
+        "--in-flight",
+        "10",
+    ];
+    let (held, ()) = tokio::join!(bench_json(&ep, &args), revoke_one);
+    assert_eq!(held["command"], "lease-keepalive");
+    assert_part_ok(part(&held, "grant"), 50);
+    // A lease etcd does not know is an answer too (counted as expired below).
+    assert_part_ok(part(&held, "time-to-live"), 50);
+    let l = &held["leases"];
+    assert_eq!(
+        (
+            count(&l["leases"]),
+            count(&l["granted"]),
+            count(&l["conns"])
+        ),
+        (50, 50, 2),
+        "{l:#}"
+    );
+    assert_eq!(
+        (
+            count(&l["checked"]),
+            count(&l["alive"]),
+            count(&l["expired"])
+        ),
+        (50, 49, 1),
+        "{l:#}"
+    );
+    assert_eq!(count(&l["check_failed"]), 0, "{l:#}");
+    // TTL 2 s: a renewal every 2/3 s (plus the keep-alive task's 0.5 s tick), so even the
+    // revoked lease got some before it went, and the others at least 3 in 5 s.
+    let renewals = count(&l["renewals"]);
+    assert!(renewals >= 49 * 3, "{l:#}");
+    assert!(l["hold_secs"].as_f64().unwrap() >= 5.0, "{l:#}");
+    assert!(l["cpu_percent"].as_f64().unwrap() >= 0.0, "{l:#}");
+    let ended = l["keepalive_ended"].as_object().expect("reasons");
+    assert_eq!(ended.len(), 1, "{l:#}");
+    assert!(ended.keys().all(|k| k.contains("lease not found")), "{l:#}");
+    assert!(
+        l["lowest_remaining_ttl_secs"].as_i64().unwrap() >= 1,
+        "{l:#}"
+    );
+
+    // The text report: Go's sections for the grants and checks, then the findings.
+    let out = bench(
+        [
+            "--endpoints",
+            ep.as_str(),
+            "lease-keepalive",
+            "--leases",
+            "5",
+            "--duration",
+            "1s",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Lease grant summary:",
+        "Time-to-live check summary",
+        "Client CPU:",
+        "Renewals answered:",
+        "5 alive, 0 expired",
+        "not judged",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+}

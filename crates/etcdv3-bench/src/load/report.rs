@@ -12,6 +12,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::cpu::CpuTimes;
+use super::lease::HoldReport;
 
 /// The percentiles of the latency distribution, as in the Go tool.
 pub(crate) const PERCENTILES: [f64; 8] = [10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9];
@@ -329,6 +330,9 @@ pub(crate) struct JsonReport {
     pub(crate) parts: Vec<NamedStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) scale: Option<ScaleReport>,
+    /// What `lease-keepalive --leases` found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) leases: Option<HoldReport>,
 }
 
 /// What `watch-scale` found besides latencies: creation time and the client's memory.

@@ -13,6 +13,7 @@ use rand::rngs::SmallRng;
 use tokio::task::JoinSet;
 
 use super::cpu::CpuTimes;
+use super::lease::HoldReport;
 use super::limiter::Limiter;
 use super::report::{
     CpuReport, JsonReport, NamedStats, Recorder, ScaleReport, TextOptions, text_report,
@@ -58,6 +59,8 @@ pub(crate) struct RunOutput {
     pub(crate) notes: Vec<String>,
     /// Figures of `watch-scale` for the JSON document.
     pub(crate) scale: Option<ScaleReport>,
+    /// Figures of `lease-keepalive --leases` for the JSON document.
+    pub(crate) leases: Option<HoldReport>,
 }
 
 /// One part of a run: one kind of request (txn-mixed's reads) or one phase (watch creation).
@@ -182,6 +185,7 @@ where
         primary: None,
         notes: Vec::new(),
         scale: None,
+        leases: None,
     }
 }
 
@@ -228,6 +232,7 @@ impl RunOutput {
             stats,
             parts,
             scale: self.scale.clone(),
+            leases: self.leases.clone(),
         }
     }
 
