@@ -9,6 +9,7 @@
 //! ```text
 //! etcd-client-load --endpoints http://127.0.0.1:2379 --conns 10 --clients 100 \
 //!     put --total 100000 --key-size 8 --val-size 256
+//! etcd-client-load lease-keepalive --leases 10000 --ttl 10 --duration 60s
 //! ```
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,10 +23,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, Txn, TxnOp, WatchOptions};
+use etcd_client::{
+    Client, ConnectOptions, GetOptions, KvClient, LeaseClient, LeaseKeepAliveStream, LeaseKeeper,
+    Txn, TxnOp, WatchOptions,
+};
+use tokio::task::{JoinHandle, JoinSet};
 
 use load::duration::parse_duration;
 use load::keys::{KeySpec, random_value};
+use load::lease::{HoldPlan, Renewals, hold};
 use load::runner::{Outcome, Part, Plan, RunOutput, run};
 use load::watch::{EventRun, EventSource, PutPlan, put_and_watch, stream_connection};
 
@@ -67,6 +73,9 @@ enum Command {
     TxnPut(TxnPutArgs),
     /// Put latency, and for every watcher the latency from a put to its event
     WatchLatency(WatchLatencyArgs),
+    /// Keep-alive-once latency (a 100 s lease per worker); with --leases, keeps N leases alive
+    /// for --duration and reports client CPU, renewals and expired leases
+    LeaseKeepalive(LeaseKeepaliveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +154,21 @@ struct WatchLatencyArgs {
     event_timeout: Duration,
 }
 
+#[derive(Debug, Args)]
+struct LeaseKeepaliveArgs {
+    #[arg(long, default_value_t = 10000)]
+    total: u64,
+    /// Keep this many leases alive instead (lease i on connection i % --conns)
+    #[arg(long, conflicts_with = "total")]
+    leases: Option<u64>,
+    #[arg(long, default_value_t = 10, requires = "leases")]
+    ttl: i64,
+    #[arg(long, default_value = "60s", value_parser = parse_duration, requires = "leases")]
+    duration: Duration,
+    #[arg(long, default_value_t = 1000, requires = "leases")]
+    in_flight: usize,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -191,6 +215,7 @@ async fn bench(cli: &Cli) -> Result<String, String> {
     };
     let (name, out): (&str, RunOutput) = match &cli.command {
         Command::WatchLatency(a) => ("watch-latency", watch_latency(cli, a, &clients).await?),
+        Command::LeaseKeepalive(a) => ("lease-keepalive", lease_keepalive(cli, a, &clients).await?),
         Command::Put(a) => {
             let keys = KeySpec {
                 prefix: Vec::new(),
@@ -282,10 +307,9 @@ struct StreamEvents(etcd_client::WatchStream);
 impl EventSource for StreamEvents {
     async fn next_events(&mut self, revisions: &mut Vec<i64>) -> Result<bool, String> {
         match self.0.message().await {
-            Ok(Some(resp)) if resp.canceled() => Err(format!(
-                "etcd cancelled a watch: {}",
-                resp.cancel_reason()
-            )),
+            Ok(Some(resp)) if resp.canceled() => {
+                Err(format!("etcd cancelled a watch: {}", resp.cancel_reason()))
+            }
             Ok(Some(resp)) => {
                 revisions.extend(
                     resp.events()
@@ -389,5 +413,155 @@ fn latency_output(run: EventRun) -> RunOutput {
         notes: Vec::new(),
         scale: None,
         leases: None,
+    }
+}
+
+/// The TTL of the workers' leases in keep-alive-once mode, as in Go's tool.
+const GO_TTL: i64 = 100;
+
+/// `lease-keepalive`, as etcdv3-bench runs it (see its `src/lease.rs`).
+async fn lease_keepalive(
+    cli: &Cli,
+    a: &LeaseKeepaliveArgs,
+    clients: &[Client],
+) -> Result<RunOutput, String> {
+    let leases: Vec<LeaseClient> = clients.iter().map(Client::lease_client).collect();
+    let Some(n) = a.leases else {
+        return keep_alive_once(cli, a.total, &leases).await;
+    };
+    let plan = HoldPlan {
+        leases: n,
+        ttl: a.ttl,
+        duration: a.duration,
+        in_flight: a.in_flight,
+        conns: leases.len(),
+    };
+    plan.validate()?;
+    Ok(keep_alive_many(&plan, &leases).await)
+}
+
+/// A lease per worker, then `total` keep-alive-once requests. etcd-client has no
+/// keep-alive-once; its `keep_alive` is one (as Go's `KeepAliveOnce`): it opens a stream, sends
+/// one renewal and waits for the answer. The keeper and stream are then dropped.
+async fn keep_alive_once(
+    cli: &Cli,
+    total: u64,
+    leases: &[LeaseClient],
+) -> Result<RunOutput, String> {
+    let mut granting = JoinSet::new();
+    for w in 0..cli.clients {
+        let mut lease = leases[w % leases.len()].clone();
+        granting.spawn(async move {
+            let r = lease.grant(GO_TTL, None).await;
+            (w, lease, r)
+        });
+    }
+    let mut workers = Vec::with_capacity(cli.clients);
+    while let Some(joined) = granting.join_next().await {
+        let (w, lease, r) = joined.map_err(|e| format!("a grant task failed: {e}"))?;
+        let granted = r.map_err(|e| format!("cannot grant a lease: {e}"))?;
+        workers.push((w, lease, granted.id()));
+    }
+    workers.sort_by_key(|&(w, _, _)| w);
+    let workers: Vec<(LeaseClient, i64)> = workers
+        .into_iter()
+        .map(|(_, lease, id)| (lease, id))
+        .collect();
+    let plan = Plan {
+        clients: cli.clients,
+        total,
+        rate: 0.0,
+        parts: vec!["keepalive"],
+        progress: false,
+    };
+    let out = run(&plan, &workers, |(mut lease, id), _, _| async move {
+        let r = lease.keep_alive(id).await;
+        ((lease, id), 0, r.map(drop).map_err(|e| e.to_string()))
+    })
+    .await;
+    let mut revoking = JoinSet::new();
+    for (mut lease, id) in workers {
+        revoking.spawn(async move { lease.revoke(id).await });
+    }
+    revoking.join_all().await;
+    Ok(out)
+}
+
+/// `--leases`: each lease kept alive the way etcd-client's users do it: its own keep-alive
+/// stream (`keep_alive`) and a task that renews it a third of its TTL after each answer.
+async fn keep_alive_many(plan: &HoldPlan, leases: &[LeaseClient]) -> RunOutput {
+    let renewals = Renewals::new(plan.leases);
+    let ttl = plan.ttl;
+    let on = |i: u64| leases[usize::try_from(i).unwrap_or(0) % leases.len()].clone();
+    hold(
+        plan,
+        &renewals,
+        |i| {
+            let (mut lease, renewals) = (on(i), renewals.clone());
+            async move {
+                let granted = lease.grant(ttl, None).await.map_err(|e| e.to_string())?;
+                let id = granted.id();
+                let (keeper, stream) = lease.keep_alive(id).await.map_err(|e| e.to_string())?;
+                let task = tokio::spawn(renew(i, ttl, keeper, stream, renewals));
+                Ok((id, AbortOnDrop(task)))
+            }
+        },
+        |tasks| tasks,
+        |i, id| {
+            let mut lease = on(i);
+            async move {
+                let resp = lease
+                    .time_to_live(id, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((resp.ttl() > 0).then_some(resp.ttl()))
+            }
+        },
+    )
+    .await
+}
+
+/// Renews lease `index` a third of its TTL after each answer, and reports the answers.
+async fn renew(
+    index: u64,
+    ttl: i64,
+    mut keeper: LeaseKeeper,
+    mut stream: LeaseKeepAliveStream,
+    renewals: Arc<Renewals>,
+) {
+    let mut period = Duration::from_secs(ttl.unsigned_abs()) / 3;
+    loop {
+        tokio::time::sleep(period).await;
+        if let Err(e) = keeper.keep_alive().await {
+            renewals.ended(&format!("cannot send a renewal: {e}"));
+            return;
+        }
+        match stream.message().await {
+            Ok(Some(resp)) if resp.ttl() > 0 => {
+                renewals.answered(index);
+                period = Duration::from_secs(resp.ttl().unsigned_abs()) / 3;
+            }
+            Ok(Some(_)) => {
+                renewals.ended("lease not found (etcd answered TTL 0: revoked or expired)");
+                return;
+            }
+            Ok(None) => {
+                renewals.ended("the keep-alive stream ended");
+                return;
+            }
+            Err(e) => {
+                renewals.ended(&e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
