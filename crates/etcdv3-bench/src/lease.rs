@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use etcdv3::{Client, LeaseClient, LeaseKeepAlive};
+use futures_util::FutureExt;
 use futures_util::stream::{StreamExt, select_all};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -126,7 +127,16 @@ async fn keep_alive_many(plan: &HoldPlan, leases: Vec<LeaseClient>) -> RunOutput
                 Ok((id, lease.keep_alive(id)))
             }
         },
-        |handles| AbortOnDrop(tokio::spawn(read_answers(handles, renewals.clone()))),
+        |mut handles| {
+            // Answers from before the hold (the first renewal of each lease, sent when it was
+            // granted) wait in the handles: take them out, so that only the hold's count.
+            for (_, handle) in &mut handles {
+                if let Some(Err(e)) = handle.message().now_or_never() {
+                    renewals.ended(&ended_reason(&e));
+                }
+            }
+            AbortOnDrop(tokio::spawn(read_answers(handles, renewals.clone())))
+        },
         |i, id| {
             let lease = on(i);
             async move {
