@@ -6,7 +6,7 @@
 //! one answer, never a queue. Dropping a handle is noticed by the task (the slot's last other
 //! owner is gone); a lease with no handle left is no longer renewed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -271,6 +271,8 @@ struct Lease {
     deadline: Instant,
     /// A renewal is out on the current stream (or the one being opened).
     awaiting: bool,
+    /// When the task looks at this lease next: its key in [`Keeper::wake`].
+    wake_at: Instant,
 }
 
 impl Lease {
@@ -286,6 +288,9 @@ struct Keeper {
     weak: WeakClient,
     commands: mpsc::UnboundedReceiver<Register>,
     leases: HashMap<i64, Lease>,
+    /// When each lease is next due for a renewal or its deadline, earliest first: a tick
+    /// looks only at the leases whose moment came, not at every lease.
+    wake: BTreeSet<(Instant, i64)>,
     connect_timeout: Duration,
     stream: Option<KeepAliveStream>,
     opening: Option<BoxFuture<'static, Result<KeepAliveStream>>>,
@@ -299,6 +304,7 @@ impl Keeper {
             weak: client.downgrade(),
             commands,
             leases: HashMap::new(),
+            wake: BTreeSet::new(),
             connect_timeout: client.connect_timeout(),
             stream: None,
             opening: None,
@@ -357,20 +363,21 @@ impl Keeper {
         let now = Instant::now();
         let window = self.connect_timeout + FIRST_ANSWER_SLACK;
         let mut fresh = Vec::new();
-        self.leases
-            .entry(id)
-            .or_insert_with(|| {
-                fresh.push(id);
-                Lease {
-                    feeds: Vec::new(),
-                    window,
-                    next: now,
-                    deadline: later(now, window),
-                    awaiting: false,
-                }
-            })
-            .feeds
-            .push(feed);
+        let lease = self.leases.entry(id).or_insert_with(|| {
+            fresh.push(id);
+            Lease {
+                feeds: Vec::new(),
+                window,
+                next: now,
+                deadline: later(now, window),
+                awaiting: false,
+                wake_at: now,
+            }
+        });
+        lease.feeds.push(feed);
+        if !fresh.is_empty() {
+            self.wake.insert((now, id));
+        }
         fresh
     }
 
@@ -382,7 +389,7 @@ impl Keeper {
         };
         if resp.ttl <= 0 {
             lease.end(&super::lease_not_found(id, "keep-alive answered TTL 0"));
-            self.leases.remove(&id);
+            self.forget(id);
             return;
         }
         let now = Instant::now();
@@ -397,7 +404,9 @@ impl Keeper {
             feed.deliver(answer.clone());
         }
         if lease.feeds.is_empty() {
-            self.leases.remove(&id);
+            self.forget(id);
+        } else {
+            schedule(&mut self.wake, id, lease, now);
         }
     }
 
@@ -418,14 +427,19 @@ impl Keeper {
     /// The stream's member has no leader: handles that require one end with `err`; the
     /// others wait for a leader on another stream (until their deadline).
     fn no_leader(&mut self, err: &Error) {
-        self.leases.retain(|_, lease| {
+        let wake = &mut self.wake;
+        self.leases.retain(|&id, lease| {
             lease.feeds.retain(|f| {
                 if f.require_leader {
                     f.end(err.duplicate());
                 }
                 !f.require_leader
             });
-            !lease.feeds.is_empty()
+            let keep = !lease.feeds.is_empty();
+            if !keep {
+                wake.remove(&(lease.wake_at, id));
+            }
+            keep
         });
     }
 
@@ -433,38 +447,77 @@ impl Keeper {
     fn lost(&mut self) {
         self.stream = None;
         let now = Instant::now();
-        for lease in self.leases.values_mut() {
+        for (&id, lease) in &mut self.leases {
             if lease.awaiting {
                 lease.awaiting = false;
                 lease.next = now;
+                schedule(&mut self.wake, id, lease, now);
             }
         }
     }
 
-    /// Drops leases without handles, ends those past their deadline, and renews those due.
-    /// `false` when the client is gone.
+    /// Stops keeping lease `id` (its handles are gone or were ended).
+    fn forget(&mut self, id: i64) {
+        if let Some(lease) = self.leases.remove(&id) {
+            self.wake.remove(&(lease.wake_at, id));
+        }
+    }
+
+    /// Looks at the leases whose moment came: drops those without handles, ends those past
+    /// their deadline, and renews those due. `false` when the client is gone.
     fn step(&mut self) -> bool {
         let now = Instant::now();
         let mut stalled = false;
-        self.leases.retain(|&id, lease| {
+        let mut due = Vec::new();
+        let mut waiting = Vec::new();
+        while let Some(&(at, id)) = self.wake.first() {
+            if at > now {
+                break;
+            }
+            self.wake.pop_first();
+            let Some(lease) = self.leases.get_mut(&id) else {
+                continue;
+            };
+            if lease.wake_at != at {
+                // Left behind by a lease that ended, for a lease of the same ID since.
+                continue;
+            }
             lease.feeds.retain(|f| !f.is_gone());
             if lease.feeds.is_empty() {
-                return false;
+                self.leases.remove(&id);
+                continue;
             }
             if now >= lease.deadline {
                 lease.end(&expired(id, lease.window));
-                return false;
+                self.leases.remove(&id);
+                continue;
             }
-            // Due again while the last renewal is unanswered: the stream is stuck (a frozen
-            // member, a renewal waiting for a leader that will not come).
-            stalled |= lease.awaiting && now >= lease.next;
-            true
-        });
-        if stalled && self.stream.is_some() {
-            self.lost();
+            if lease.awaiting {
+                // Due again while the last renewal is unanswered: the stream is stuck (a
+                // frozen member, a renewal waiting for a leader that will not come).
+                stalled = true;
+                waiting.push(id);
+            } else {
+                due.push(id);
+            }
         }
-        let due = self.due(now);
-        self.renew(&due, now)
+        if stalled && self.stream.is_some() {
+            // Everything that was waiting is due again, on a new stream.
+            self.lost();
+            due.extend(waiting.drain(..));
+        }
+        let ok = self.renew(&due, now);
+        // Those not renewed (no stream yet) are looked at again next tick.
+        for id in due.into_iter().chain(waiting) {
+            if let Some(lease) = self.leases.get_mut(&id)
+                && lease.wake_at <= now
+            {
+                self.wake.remove(&(lease.wake_at, id));
+                lease.wake_at = later(now, TICK);
+                self.wake.insert((lease.wake_at, id));
+            }
+        }
+        ok
     }
 
     /// Sends renewals of `due` on the stream, or opens a stream with every lease that is due.
@@ -519,10 +572,11 @@ impl Keeper {
     }
 
     fn sent(&mut self, ids: &[i64], now: Instant) {
-        for id in ids {
-            if let Some(lease) = self.leases.get_mut(id) {
+        for &id in ids {
+            if let Some(lease) = self.leases.get_mut(&id) {
                 lease.awaiting = true;
                 lease.next = later(now, lease.window / 3);
+                schedule(&mut self.wake, id, lease, now);
             }
         }
     }
@@ -544,6 +598,17 @@ async fn opened(
         Some(f) => f.await,
         None => std::future::pending().await,
     }
+}
+
+/// Moves lease `id`'s place in `wake` to its next renewal or its deadline, whichever comes
+/// first (not before `now`).
+fn schedule(wake: &mut BTreeSet<(Instant, i64)>, id: i64, lease: &mut Lease, now: Instant) {
+    let at = lease.next.min(lease.deadline).max(now);
+    if at != lease.wake_at {
+        wake.remove(&(lease.wake_at, id));
+        lease.wake_at = at;
+    }
+    wake.insert((at, id));
 }
 
 /// `now + d`, or far in the future for a TTL too long to add.
