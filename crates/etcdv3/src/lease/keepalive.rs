@@ -504,7 +504,7 @@ impl Keeper {
         if stalled && self.stream.is_some() {
             // Everything that was waiting is due again, on a new stream.
             self.lost();
-            due.extend(waiting.drain(..));
+            due.append(&mut waiting);
         }
         let ok = self.renew(&due, now);
         // Those not renewed (no stream yet) are looked at again next tick.
