@@ -42,16 +42,36 @@ impl MemberPorts {
     /// Free ports for `n` members, all distinct: every port is bound at once, then released.
     /// Another process may take one before etcd binds it; etcd then exits with "address
     /// already in use", which [`Member::exited_error`] reports as [`ErrorKind::PortInUse`].
+    ///
+    /// Ports come from 20000–31999, below Linux's ephemeral range (32768 and up), so that
+    /// outgoing connections and `bind(0)` never take the port of a member that is stopped for
+    /// a while; and a port handed out once is never handed out again in this process, so
+    /// another cluster of the same test run cannot take it either.
     pub(crate) fn pick(n: usize) -> Result<Vec<MemberPorts>, Error> {
-        let listeners = (0..3 * n)
-            .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::new(ErrorKind::Io, "binding 127.0.0.1:0 failed").source(e))?;
-        let ports = listeners
-            .iter()
-            .map(|l| l.local_addr().map(|a| a.port()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::new(ErrorKind::Io, "reading a bound port failed").source(e))?;
+        static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut listeners = Vec::with_capacity(3 * n);
+        let mut ports = Vec::with_capacity(3 * n);
+        let mut tries = 0;
+        while ports.len() < 3 * n {
+            tries += 1;
+            if tries > 10_000 {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "no free port found in 127.0.0.1:20000-31999",
+                ));
+            }
+            let port = 20_000 + rand::random::<u16>() % 12_000;
+            if given.contains(&port) || ports.contains(&port) {
+                continue;
+            }
+            if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+                listeners.push(l);
+                ports.push(port);
+            }
+        }
+        given.extend_from_slice(&ports);
+        drop(listeners);
         Ok(ports
             .chunks_exact(3)
             .map(|p| MemberPorts {
