@@ -81,6 +81,22 @@ pub enum ErrorKind {
     /// [`ClientBuilder::reject_old_cluster`](crate::ClientBuilder::reject_old_cluster) checks
     /// it; see [`Error::is_old_cluster`].
     OldCluster,
+    /// A [`Mutex`](crate::Mutex) waiter's key was gone when its turn came: its session's lease
+    /// expired or was revoked (Go's `ErrSessionExpired`). Nothing is held; see
+    /// [`Error::is_session_expired`].
+    SessionExpired,
+    /// [`Mutex::try_lock`](crate::Mutex::try_lock) found the lock held by another session
+    /// (Go's `ErrLocked`); see [`Error::is_locked`].
+    Locked,
+    /// [`Mutex::unlock`](crate::Mutex::unlock) on a mutex that is not held (Go's
+    /// `ErrLockReleased`); see [`Error::is_lock_released`].
+    LockReleased,
+    /// [`Election::proclaim`](crate::Election::proclaim) by a candidate that is not the
+    /// leader (Go's `ErrElectionNotLeader`); see [`Error::is_not_election_leader`].
+    NotElectionLeader,
+    /// [`Election::leader`](crate::Election::leader) found no leader (Go's
+    /// `ErrElectionNoLeader`); see [`Error::is_no_election_leader`].
+    NoElectionLeader,
 }
 
 /// The gRPC status code that came with a server error.
@@ -626,6 +642,36 @@ impl Error {
         self.0.kind == ErrorKind::OldCluster
     }
 
+    /// A mutex waiter's session expired before it got the lock ([`ErrorKind::SessionExpired`],
+    /// Go's `ErrSessionExpired`).
+    pub fn is_session_expired(&self) -> bool {
+        self.0.kind == ErrorKind::SessionExpired
+    }
+
+    /// `try_lock` found the lock held by another session ([`ErrorKind::Locked`], Go's
+    /// `ErrLocked`).
+    pub fn is_locked(&self) -> bool {
+        self.0.kind == ErrorKind::Locked
+    }
+
+    /// `unlock` on a mutex that is not held ([`ErrorKind::LockReleased`], Go's
+    /// `ErrLockReleased`).
+    pub fn is_lock_released(&self) -> bool {
+        self.0.kind == ErrorKind::LockReleased
+    }
+
+    /// `proclaim` by a candidate that is not the leader ([`ErrorKind::NotElectionLeader`],
+    /// Go's `ErrElectionNotLeader`).
+    pub fn is_not_election_leader(&self) -> bool {
+        self.0.kind == ErrorKind::NotElectionLeader
+    }
+
+    /// The election has no leader ([`ErrorKind::NoElectionLeader`], Go's
+    /// `ErrElectionNoLeader`).
+    pub fn is_no_election_leader(&self) -> bool {
+        self.0.kind == ErrorKind::NoElectionLeader
+    }
+
     /// The backend quota is exhausted ([`Code::NoSpace`]).
     pub fn is_no_space(&self) -> bool {
         self.has_code(Code::NoSpace)
@@ -693,7 +739,12 @@ impl Error {
             | ErrorKind::Connect
             | ErrorKind::Lagged
             | ErrorKind::Io
-            | ErrorKind::OldCluster => false,
+            | ErrorKind::OldCluster
+            | ErrorKind::SessionExpired
+            | ErrorKind::Locked
+            | ErrorKind::LockReleased
+            | ErrorKind::NotElectionLeader
+            | ErrorKind::NoElectionLeader => false,
             ErrorKind::Unavailable
             | ErrorKind::ResponseTooLarge
             | ErrorKind::Protocol

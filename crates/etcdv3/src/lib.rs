@@ -165,6 +165,7 @@ mod auth;
 pub mod call;
 mod client;
 mod cluster;
+mod concurrency;
 mod config;
 mod error;
 mod kv;
@@ -189,6 +190,10 @@ pub use crate::cluster::{
     ClusterClient, Member, MemberAddOp, MemberAddResponse, MemberListOp, MemberListResponse,
     MemberPromoteOp, MemberPromoteResponse, MemberRemoveOp, MemberRemoveResponse, MemberUpdateOp,
     MemberUpdateResponse,
+};
+pub use crate::concurrency::{
+    CampaignOp, DEFAULT_SESSION_TTL, Election, LeaderOp, LeaderStream, LockOp, Mutex, ProclaimOp,
+    ResignOp, Session, SessionBuilder, TryLockOp, UnlockOp,
 };
 pub use crate::config::{Backoff, ClientBuilder, KeepAlive, TlsConfig};
 pub use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};

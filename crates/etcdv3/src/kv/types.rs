@@ -38,6 +38,14 @@ impl ResponseHeader {
     }
 }
 
+impl ResponseHeader {
+    /// This header with another revision.
+    pub(crate) fn with_revision(mut self, revision: i64) -> Self {
+        self.revision = revision;
+        self
+    }
+}
+
 impl From<pb::ResponseHeader> for ResponseHeader {
     fn from(h: pb::ResponseHeader) -> Self {
         ResponseHeader {
@@ -172,6 +180,19 @@ impl GetResponse {
     /// How many keys matched in total, regardless of `limit`.
     pub fn count(&self) -> i64 {
         self.count
+    }
+}
+
+impl GetResponse {
+    /// A response with these keys, as if read at `header` (a leader seen by a watch).
+    pub(crate) fn from_parts(header: ResponseHeader, kvs: Vec<KeyValue>) -> Self {
+        let count = kvs.len() as i64;
+        GetResponse {
+            header,
+            kvs,
+            more: false,
+            count,
+        }
     }
 }
 
