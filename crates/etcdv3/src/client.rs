@@ -8,6 +8,7 @@ use etcdv3_proto::etcdserverpb as pb;
 use crate::auth::AuthClient;
 use crate::call::CallOptions;
 use crate::cluster::ClusterClient;
+use crate::concurrency::{ElectionServiceClient, LockServiceClient};
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
 use crate::kv::KeyRange;
@@ -168,6 +169,32 @@ impl Client {
     /// ```
     pub fn cluster(&self) -> ClusterClient {
         ClusterClient::new(self.clone())
+    }
+
+    /// etcd's Lock service (v3lock): locks held by the server for a lease, sharing their keys
+    /// with [`Mutex`](crate::Mutex).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcdv3::Client, lease: i64) -> etcdv3::Result<()> {
+    /// let locked = client.lock_service().lock("jobs/lock", lease).await?;
+    /// client.lock_service().unlock(locked.key()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lock_service(&self) -> LockServiceClient {
+        LockServiceClient::new(self.clone())
+    }
+
+    /// etcd's Election service (v3election): elections run by the server for a lease,
+    /// sharing their keys with [`Election`](crate::Election).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: etcdv3::Client, lease: i64) -> etcdv3::Result<()> {
+    /// let won = client.election_service().campaign("leader", lease, "me").await?;
+    /// println!("leading with {:?}", won.leader());
+    /// # Ok(()) }
+    /// ```
+    pub fn election_service(&self) -> ElectionServiceClient {
+        ElectionServiceClient::new(self.clone())
     }
 
     /// The Maintenance service: alarms, member status, defragmentation, hashes, leader

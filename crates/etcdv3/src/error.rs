@@ -480,6 +480,12 @@ impl Error {
         self
     }
 
+    /// This error as another kind (a status etcd's concurrency services send as text).
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = kind;
+        self
+    }
+
     /// Appends advice to the message.
     pub(crate) fn with_hint(mut self, hint: &str) -> Self {
         self.0.message = format!("{} ({hint})", self.0.message);

@@ -192,8 +192,11 @@ pub use crate::cluster::{
     MemberUpdateResponse,
 };
 pub use crate::concurrency::{
-    CampaignOp, DEFAULT_SESSION_TTL, Election, LeaderOp, LeaderStream, LockOp, Mutex, ProclaimOp,
-    ResignOp, Session, SessionBuilder, TryLockOp, UnlockOp,
+    CampaignOp, CampaignResponse, DEFAULT_SESSION_TTL, Election, ElectionServiceClient, LeaderKey,
+    LeaderOp, LeaderResponse, LeaderStream, LockOp, LockResponse, LockServiceClient, Mutex,
+    ObserveStream, ProclaimOp, ProclaimResponse, ResignOp, ResignResponse, RpcCampaignOp,
+    RpcLeaderOp, RpcLockOp, RpcObserveOp, RpcProclaimOp, RpcResignOp, RpcUnlockOp, Session,
+    SessionBuilder, TryLockOp, UnlockOp, UnlockResponse,
 };
 pub use crate::config::{Backoff, ClientBuilder, KeepAlive, TlsConfig};
 pub use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};

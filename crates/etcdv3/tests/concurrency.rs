@@ -292,6 +292,20 @@ async fn bad_input_is_invalid_and_sends_nothing() {
     }
     let e = Session::new(&closed).await.unwrap_err();
     assert!(e.is_closed(), "{e:?}");
+    let locks = closed.lock_service();
+    let elections = closed.election_service();
+    let errors = [
+        locks.lock("", 1).await.unwrap_err(),
+        locks.lock("l", 0).await.unwrap_err(),
+        locks.unlock("").await.unwrap_err(),
+        elections.campaign("", 1, "v").await.unwrap_err(),
+        elections.campaign("e", -1, "v").await.unwrap_err(),
+        elections.leader("").await.unwrap_err(),
+        elections.observe("").await.unwrap_err(),
+    ];
+    for e in errors {
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,6 +336,51 @@ async fn uncontended_lock_and_unlock_are_one_txn_and_one_delete() {
     assert_eq!(count("Txn").await - txn0, 1.0);
     assert_eq!(count("DeleteRange").await - del0, 1.0);
     assert_eq!(count("Range").await - range0, 0.0);
+}
+
+/// Our mutex and etcd's Lock service (Go's Mutex in the server) exclude each other both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutex_and_the_lock_service_exclude_each_other() {
+    let cl = cluster(1).await;
+    let c = client(&cl).await;
+    let s = Session::new(&c).await.unwrap();
+    let m = Mutex::new(&s, "shared").unwrap();
+    let lease = c.lease().grant(30).await.unwrap().id();
+    let _alive = c.lease().keep_alive(lease);
+    let locks = c.lock_service();
+
+    // We hold: the Lock RPC waits until we unlock. (The attempt that times out uses a lease of
+    // its own: the server deletes its key when it gives up, which would race with a later
+    // attempt of the same lease.)
+    m.lock().await.unwrap();
+    let impatient = c.lease().grant(30).await.unwrap().id();
+    let e = locks
+        .lock("shared", impatient)
+        .timeout(Duration::from_millis(700))
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+    let mut rpc = tokio::spawn(locks.lock("shared", lease).into_future());
+    still_pending(&mut rpc, Duration::from_millis(700)).await;
+    m.unlock().await.unwrap();
+    let held = tokio::time::timeout(Duration::from_secs(5), rpc)
+        .await
+        .expect("the Lock RPC returns once we unlock")
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.key(), format!("shared/{lease:x}").as_bytes());
+
+    // The Lock RPC holds: try_lock is locked, lock waits until the Unlock RPC.
+    let e = m.try_lock().await.unwrap_err();
+    assert!(e.is_locked(), "{e:?}");
+    let mut ours = m.lock().into_future();
+    still_pending(&mut ours, Duration::from_millis(700)).await;
+    locks.unlock(held.key()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), ours)
+        .await
+        .expect("we lock once the Lock RPC's key is gone")
+        .unwrap();
+    m.unlock().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,6 +553,72 @@ async fn resumed_election_proclaims_resigns_and_observes() {
         .unwrap();
     assert_eq!(next.kvs()[0].value(), b"candidate2");
     assert!(next.kvs()[0].key().starts_with(b"resume/"));
+}
+
+/// Our election and etcd's Election service (Go's Election in the server) see each other's
+/// leaders both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_and_the_election_service_see_each_other() {
+    let cl = cluster(1).await;
+    let c = client(&cl).await;
+    let s = Session::new(&c).await.unwrap();
+    let ours = Election::new(&s, "mixed").unwrap();
+    let lease = c.lease().grant(30).await.unwrap().id();
+    let _alive = c.lease().keep_alive(lease);
+    let rpc = c.election_service();
+
+    let e = rpc.leader("mixed").await.unwrap_err();
+    assert!(e.is_no_election_leader(), "{e:?}");
+
+    // We lead: the service sees us; its campaign waits until we resign.
+    ours.campaign("rust").await.unwrap();
+    let seen = rpc.leader("mixed").await.unwrap();
+    assert_eq!(seen.kv().unwrap().value(), b"rust");
+    let mut observed = rpc.observe("mixed").await.unwrap();
+    let o = observed.message().await.unwrap().unwrap();
+    assert_eq!(o.kv().unwrap().value(), b"rust");
+    let mut campaign = tokio::spawn(rpc.campaign("mixed", lease, "go").into_future());
+    still_pending(&mut campaign, Duration::from_millis(700)).await;
+    ours.proclaim("rust2").await.unwrap();
+    let o = observed.message().await.unwrap().unwrap();
+    assert_eq!(o.kv().unwrap().value(), b"rust2");
+    ours.resign().await.unwrap();
+    let won = tokio::time::timeout(Duration::from_secs(5), campaign)
+        .await
+        .expect("the service's campaign wins once we resign")
+        .unwrap()
+        .unwrap();
+    let leader = won.leader().unwrap().clone();
+    assert_eq!(leader.key(), format!("mixed/{lease:x}").as_bytes());
+    assert_eq!(leader.lease(), lease);
+    let o = observed.message().await.unwrap().unwrap();
+    assert_eq!(o.kv().unwrap().value(), b"go");
+
+    // The service leads: we see it; our campaign waits until it resigns.
+    assert_eq!(ours.leader().await.unwrap().kvs()[0].value(), b"go");
+    let mut ours_observe = ours.observe();
+    assert_eq!(
+        ours_observe.message().await.unwrap().unwrap().kvs()[0].value(),
+        b"go"
+    );
+    rpc.proclaim(&leader, "go2").await.unwrap();
+    assert_eq!(
+        ours_observe.message().await.unwrap().unwrap().kvs()[0].value(),
+        b"go2"
+    );
+    let mut mine = ours.campaign("rust3").into_future();
+    still_pending(&mut mine, Duration::from_millis(700)).await;
+    rpc.resign(&leader).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), mine)
+        .await
+        .expect("we win once the service's leader resigns")
+        .unwrap();
+    assert_eq!(
+        rpc.leader("mixed").await.unwrap().kv().unwrap().value(),
+        b"rust3"
+    );
+    let e = rpc.proclaim(&leader, "stale").await.unwrap_err();
+    assert!(e.is_not_election_leader(), "{e:?}");
 }
 
 /// The next leader of `leaders`, within 5 s.

@@ -22,7 +22,7 @@ use crate::watch::{EventKind, WatchStream};
 /// hex>`, whose value is its proposal, put with the session's lease; the leader is the key
 /// with the lowest create revision under `pfx/`. That is Go's layout, so this election, Go
 /// programs, `etcdctl elect pfx` and etcd's Election service
-/// (`Client::election_service`) see each other.
+/// ([`Client::election_service`](crate::Client::election_service)) see each other.
 ///
 /// ```no_run
 /// # async fn demo(client: etcdv3::Client) -> etcdv3::Result<()> {
@@ -94,7 +94,7 @@ impl Election {
     /// The election named `name` led by `key` created at revision `rev` with this session's
     /// lease (Go's `ResumeElection`), e.g. after a restart with
     /// [`SessionBuilder::lease`](crate::SessionBuilder::lease), or from a
-    /// `LeaderKey` of the Election service. Nothing is sent; `proclaim`
+    /// [`LeaderKey`](crate::LeaderKey) of the Election service. Nothing is sent; `proclaim`
     /// and `resign` then act as that leader.
     ///
     /// Unlike Go, which keeps `name` without the `/` here, the prefix is `name + "/"` as for

@@ -30,15 +30,25 @@
 //!   its key in the background, so an abandoned attempt never blocks others or wins unseen.
 //!   A failed attempt deletes its key too, except when the key is already gone
 //!   ([`ErrorKind::SessionExpired`](crate::ErrorKind::SessionExpired)).
+//! - **Services.** [`Client::lock_service`](crate::Client::lock_service) and
+//!   [`Client::election_service`](crate::Client::election_service) call etcd's v3lock and
+//!   v3election gRPC services instead, which run Go's implementation inside the server; both
+//!   sides use the same keys and exclude each other.
 
 mod election;
 mod mutex;
+mod service;
 mod session;
 
 use std::future::Future;
 
 pub use self::election::{CampaignOp, Election, LeaderOp, LeaderStream, ProclaimOp, ResignOp};
 pub use self::mutex::{LockOp, Mutex, TryLockOp, UnlockOp};
+pub use self::service::{
+    CampaignResponse, ElectionServiceClient, LeaderKey, LeaderResponse, LockResponse,
+    LockServiceClient, ObserveStream, ProclaimResponse, ResignResponse, RpcCampaignOp, RpcLeaderOp,
+    RpcLockOp, RpcObserveOp, RpcProclaimOp, RpcResignOp, RpcUnlockOp, UnlockResponse,
+};
 pub use self::session::{DEFAULT_SESSION_TTL, Session, SessionBuilder};
 use crate::call::CallOptions;
 use crate::client::Client;

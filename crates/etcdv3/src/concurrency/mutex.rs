@@ -13,7 +13,7 @@ use crate::kv::{Compare, Kv, Op, ResponseHeader, TxnResponse};
 /// The mutex named `pfx` is held by the key `pfx/<session lease in lowercase hex>` with the
 /// lowest create revision under `pfx/`; the key has an empty value and the session's lease.
 /// That is Go's layout, so this mutex, Go programs, `etcdctl lock pfx` and etcd's Lock
-/// service (`Client::lock_service`) exclude each other.
+/// service ([`Client::lock_service`](crate::Client::lock_service)) exclude each other.
 ///
 /// Locking is re-entrant per session: a second [`lock`](Self::lock) with the same session
 /// and name (from this or another `Mutex`) returns at once. When the session ends, its lease
