@@ -49,7 +49,9 @@ impl MemberPorts {
     /// another cluster of the same test run cannot take it either.
     pub(crate) fn pick(n: usize) -> Result<Vec<MemberPorts>, Error> {
         static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut listeners = Vec::with_capacity(3 * n);
         let mut ports = Vec::with_capacity(3 * n);
         let mut tries = 0;

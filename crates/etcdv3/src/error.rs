@@ -97,6 +97,10 @@ pub enum ErrorKind {
     /// [`Election::leader`](crate::Election::leader) found no leader (Go's
     /// `ErrElectionNoLeader`); see [`Error::is_no_election_leader`].
     NoElectionLeader,
+    /// An [`Stm`](crate::Stm) transaction found other writers' changes at each of its
+    /// [`max_attempts`](crate::Stm::max_attempts) commits and gave up; nothing was written.
+    /// See [`Error::is_conflict`].
+    Conflict,
 }
 
 /// The gRPC status code that came with a server error.
@@ -451,6 +455,18 @@ impl Error {
         Self::new(ErrorKind::Io, format!("{what}: {source}")).with_source(source)
     }
 
+    /// An STM transaction that conflicted at each of its `attempts` commits.
+    pub(crate) fn conflict(attempts: u32) -> Self {
+        Self::new(
+            ErrorKind::Conflict,
+            format!(
+                "the STM transaction conflicted with other writers at each of its {attempts} \
+                 commits, so nothing was written (raise Stm::max_attempts, or touch fewer \
+                 contended keys)"
+            ),
+        )
+    }
+
     pub(crate) fn closed() -> Self {
         Self::new(ErrorKind::Closed, "the client was closed")
     }
@@ -750,7 +766,8 @@ impl Error {
             | ErrorKind::Locked
             | ErrorKind::LockReleased
             | ErrorKind::NotElectionLeader
-            | ErrorKind::NoElectionLeader => false,
+            | ErrorKind::NoElectionLeader
+            | ErrorKind::Conflict => false,
             ErrorKind::Unavailable
             | ErrorKind::ResponseTooLarge
             | ErrorKind::Protocol
@@ -775,6 +792,13 @@ impl Error {
                 }
             }
         }
+    }
+
+    /// An [`Stm`](crate::Stm) transaction gave up after
+    /// [`max_attempts`](crate::Stm::max_attempts) conflicting commits
+    /// ([`ErrorKind::Conflict`]); nothing was written.
+    pub fn is_conflict(&self) -> bool {
+        self.0.kind == ErrorKind::Conflict
     }
 
     /// The call was cancelled, by the caller or by the server.

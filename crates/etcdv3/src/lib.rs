@@ -103,6 +103,9 @@
 //!   [`MaintenanceClient::snapshot_save`] writes a file that appears only complete.
 //!   [`MaintenanceClient::move_leader`] finds the leader itself.
 //!   [`ClientBuilder::reject_old_cluster`] refuses members older than 3.4 at connect.
+//! - **Transactions in code.** [`Stm`] runs a closure that reads and writes keys over any
+//!   [`Kv`] and commits its writes in one etcd transaction only if its reads are still
+//!   current, running it again otherwise; the four [`Isolation`] levels are Go's.
 //! - **Deleting everything.** As in Go, `kv.delete("").prefix()` (or [`KeyRange::all`]) deletes
 //!   every key in the store. There is no confirmation.
 //!
@@ -192,11 +195,11 @@ pub use crate::cluster::{
     MemberUpdateResponse,
 };
 pub use crate::concurrency::{
-    CampaignOp, CampaignResponse, DEFAULT_SESSION_TTL, Election, ElectionServiceClient, LeaderKey,
-    LeaderOp, LeaderResponse, LeaderStream, LockOp, LockResponse, LockServiceClient, Mutex,
-    ObserveStream, ProclaimOp, ProclaimResponse, ResignOp, ResignResponse, RpcCampaignOp,
+    CampaignOp, CampaignResponse, DEFAULT_SESSION_TTL, Election, ElectionServiceClient, Isolation,
+    LeaderKey, LeaderOp, LeaderResponse, LeaderStream, LockOp, LockResponse, LockServiceClient,
+    Mutex, ObserveStream, ProclaimOp, ProclaimResponse, ResignOp, ResignResponse, RpcCampaignOp,
     RpcLeaderOp, RpcLockOp, RpcObserveOp, RpcProclaimOp, RpcResignOp, RpcUnlockOp, Session,
-    SessionBuilder, TryLockOp, UnlockOp, UnlockResponse,
+    SessionBuilder, Stm, StmTxn, TryLockOp, UnlockOp, UnlockResponse,
 };
 pub use crate::config::{Backoff, ClientBuilder, KeepAlive, TlsConfig};
 pub use crate::error::{Code, Error, ErrorKind, GrpcCode, Result};

@@ -1,6 +1,6 @@
-//! Distributed locks and leader election over etcd, with Go's key layout and semantics, so
-//! they interoperate with Go programs, `etcdctl lock`/`elect` and etcd's own Lock and
-//! Election services.
+//! Distributed locks, leader election and software transactional memory over etcd (Go's
+//! `clientv3/concurrency`), with Go's key layout and semantics, so they interoperate with Go
+//! programs, `etcdctl lock`/`elect` and etcd's own Lock and Election services.
 //!
 //! ```no_run
 //! # async fn demo(client: etcdv3::Client) -> etcdv3::Result<()> {
@@ -39,6 +39,7 @@ mod election;
 mod mutex;
 mod service;
 mod session;
+mod stm;
 
 use std::future::Future;
 
@@ -50,6 +51,7 @@ pub use self::service::{
     RpcLockOp, RpcObserveOp, RpcProclaimOp, RpcResignOp, RpcUnlockOp, UnlockResponse,
 };
 pub use self::session::{DEFAULT_SESSION_TTL, Session, SessionBuilder};
+pub use self::stm::{Isolation, Stm, StmTxn};
 use crate::call::CallOptions;
 use crate::client::Client;
 use crate::error::{Error, Result};

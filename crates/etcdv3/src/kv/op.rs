@@ -418,6 +418,11 @@ impl PutOp {
         self
     }
 
+    /// Whether the put keeps the stored value ([`PutOp::ignore_value`]).
+    pub(crate) fn ignores_value(&self) -> bool {
+        self.ignore_value
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         check_key("put", &self.key)?;
         if self.ignore_value && !self.value.is_empty() {
