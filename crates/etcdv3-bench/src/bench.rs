@@ -3,11 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcdv3::{Client, KeyRange, Kv, KvClient, Op, TlsConfig};
+use etcdv3::{Client, Isolation, KeyRange, Kv, KvClient, Op, Stm, TlsConfig};
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-use crate::cli::{Command, Consistency, Global, PutArgs, RangeArgs, TxnMixedArgs, TxnPutArgs};
+use crate::cli::{
+    Command, Consistency, Global, PutArgs, RangeArgs, StmArgs, StmIsolation, StmLocker,
+    TxnMixedArgs, TxnPutArgs,
+};
 use crate::lease;
 use crate::load::keys::{KeySpec, random_value};
 use crate::load::report::TextOptions;
@@ -234,6 +237,15 @@ enum Prepared {
     Watch(Job),
     /// `lease-keepalive` (`src/lease.rs`).
     Lease(lease::Job),
+    Stm {
+        isolation: Isolation,
+        keys: KeySpec,
+        keys_per_txn: usize,
+        writes: usize,
+        val_size: usize,
+        rate: f64,
+        total: u64,
+    },
 }
 
 fn value(size: usize) -> Arc<[u8]> {
@@ -259,6 +271,7 @@ fn prepare(g: &Global, command: &Command) -> Result<(&'static str, Prepared), St
         Command::WatchLatency(a) => ("watch-latency", Prepared::Watch(Job::latency(a)?)),
         Command::WatchScale(a) => ("watch-scale", Prepared::Watch(Job::scale(a)?)),
         Command::LeaseKeepalive(a) => ("lease-keepalive", Prepared::Lease(lease::Job::new(a, g)?)),
+        Command::Stm(a) => ("stm", prepare_stm(a)?),
     })
 }
 
@@ -364,6 +377,88 @@ fn prepare_txn_mixed(a: &TxnMixedArgs) -> Result<Prepared, String> {
         rate: a.rate,
         total: a.total,
     })
+}
+
+/// Go's checks of the `stm` flags, and its key layout: a 16-byte field holding the varint
+/// of the key index.
+fn prepare_stm(a: &StmArgs) -> Result<Prepared, String> {
+    check_rate(a.rate)?;
+    match a.stm_locker {
+        StmLocker::Stm => {}
+        StmLocker::LockClient => {
+            return Err(
+                "--stm-locker lock-client is not supported yet: it needs the concurrency \
+                        Mutex, which etcdv3 does not have yet (use --stm-locker stm)"
+                    .into(),
+            );
+        }
+        StmLocker::LockRpc => {
+            return Err(
+                "--stm-locker lock-rpc is not supported yet: it needs the Lock service \
+                        client, which etcdv3 does not have yet (use --stm-locker stm)"
+                    .into(),
+            );
+        }
+    }
+    if a.keys == 0 {
+        return Err(format!("expected positive --keys, got ({})", a.keys));
+    }
+    if !(0..=100).contains(&a.txn_wr_percent) {
+        return Err(format!(
+            "expected [0, 100] --txn-wr-percent, got ({})",
+            a.txn_wr_percent
+        ));
+    }
+    if a.keys_per_txn > a.keys {
+        return Err(format!(
+            "expected --keys-per-txn between 0 and {}, got ({})",
+            a.keys, a.keys_per_txn
+        ));
+    }
+    let keys_per_txn = usize::try_from(a.keys_per_txn)
+        .map_err(|_| format!("--keys-per-txn {} is too large", a.keys_per_txn))?;
+    let keys = KeySpec {
+        prefix: Vec::new(),
+        size: 16,
+        space: a.keys,
+        sequential: false,
+    };
+    keys.validate()?;
+    let isolation = match a.isolation {
+        StmIsolation::C => Isolation::ReadCommitted,
+        StmIsolation::R => Isolation::RepeatableReads,
+        StmIsolation::S => Isolation::Serializable,
+        StmIsolation::Ss => Isolation::SerializableSnapshot,
+    };
+    Ok(Prepared::Stm {
+        isolation,
+        keys,
+        keys_per_txn,
+        // Go: int(float32(keys * percent) / 100), the same as integer division here.
+        writes: keys_per_txn * a.txn_wr_percent as usize / 100,
+        val_size: a.val_size,
+        rate: a.rate,
+        total: a.total,
+    })
+}
+
+/// `n` distinct random keys of `keys`, each with a value to write for the first `writes`.
+fn stm_request(
+    keys: &KeySpec,
+    n: usize,
+    writes: usize,
+    val_size: usize,
+    rng: &mut SmallRng,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut picked: Vec<Vec<u8>> = Vec::with_capacity(n);
+    while picked.len() < n {
+        let key = keys.key_for_request(0, rng);
+        if !picked.contains(&key) {
+            picked.push(key);
+        }
+    }
+    let values = (0..writes).map(|_| random_value(val_size, rng)).collect();
+    (picked, values)
 }
 
 fn outcome<T>(kv: KvClient, part: usize, r: etcdv3::Result<T>) -> Outcome<KvClient> {
@@ -490,6 +585,39 @@ impl Prepared {
                     async move {
                         let r = kv.txn().and_then([op]).await;
                         outcome(kv, part, r)
+                    }
+                })
+                .await
+            }
+            Prepared::Stm {
+                isolation,
+                keys,
+                keys_per_txn,
+                writes,
+                val_size,
+                rate,
+                total,
+            } => {
+                let plan = plan(vec!["stm"], total, rate);
+                run(&plan, &kvs, move |kv, _, rng| {
+                    let (picked, values) = stm_request(&keys, keys_per_txn, writes, val_size, rng);
+                    async move {
+                        let r = Stm::new(&kv)
+                            .isolation(isolation)
+                            .run(|txn| {
+                                let (picked, values) = (&picked, &values);
+                                async move {
+                                    for (j, key) in picked.iter().enumerate() {
+                                        txn.get(key.as_slice()).await?;
+                                        if let Some(v) = values.get(j) {
+                                            txn.put(key.as_slice(), v.as_slice())?;
+                                        }
+                                    }
+                                    Ok::<_, etcdv3::Error>(())
+                                }
+                            })
+                            .await;
+                        outcome(kv, 0, r)
                     }
                 })
                 .await

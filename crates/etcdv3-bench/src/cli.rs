@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::load::duration::parse_duration;
 
 const AFTER_HELP: &str = "\
-Not available yet (it needs an etcdv3 API that does not exist yet):
-  stm                               arrives with the concurrency API
+Not available yet (they need etcdv3 APIs that are not wired into this tool yet):
+  stm --stm-locker lock-client|lock-rpc
+                                    arrive with the concurrency Mutex and Lock service
 
 lease-keepalive has two modes: Go's (--total keep-alive-once requests, their latency), and
 with --leases N an etcdv3 one: N leases kept alive through the shared keep-alive stream for
@@ -130,6 +131,9 @@ pub(crate) enum Command {
     /// keep-alive-once latency; with --leases (etcdv3 addition), keeps N leases alive through
     /// the shared keep-alive stream and reports client CPU, renewals and expired leases
     LeaseKeepalive(LeaseKeepaliveArgs),
+    /// Benchmark STM: latency of STM transactions that read --keys-per-txn random keys and
+    /// overwrite --txn-wr-percent of them, retries included
+    Stm(StmArgs),
 }
 
 /// Flags of `put`.
@@ -268,6 +272,59 @@ pub(crate) struct TxnMixedArgs {
     /// Reads per write: a transaction reads with probability r / (1 + r)
     #[arg(long, default_value_t = 1.0)]
     pub(crate) rw_ratio: f64,
+}
+
+/// STM isolation level (`--isolation`), named as in the Go tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StmIsolation {
+    /// Read committed
+    C,
+    /// Repeatable reads
+    R,
+    /// Serializable
+    S,
+    /// Serializable snapshot
+    Ss,
+}
+
+/// What wraps each STM transaction (`--stm-locker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StmLocker {
+    /// Nothing: the STM alone
+    Stm,
+    /// A client-side mutex (concurrency Mutex) held around each transaction
+    LockClient,
+    /// The v3lock Lock and Unlock RPCs around each transaction
+    LockRpc,
+}
+
+/// Flags of `stm`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StmArgs {
+    /// Read committed (c), repeatable reads (r), serializable (s) or serializable snapshot (ss)
+    #[arg(long, value_enum, default_value = "r")]
+    pub(crate) isolation: StmIsolation,
+    /// Distinct keys the transactions pick from (16-byte varint keys, as in the Go tool)
+    #[arg(long, default_value_t = 1)]
+    pub(crate) keys: u64,
+    /// Total number of committed transactions
+    #[arg(long, default_value_t = 10000)]
+    pub(crate) total: u64,
+    /// Distinct random keys each transaction reads (at most --keys)
+    #[arg(long, default_value_t = 1)]
+    pub(crate) keys_per_txn: u64,
+    /// Percentage of the keys read that each transaction also overwrites
+    #[arg(long, default_value_t = 50)]
+    pub(crate) txn_wr_percent: i64,
+    /// Wrap each transaction in a lock: stm (none), lock-client or lock-rpc
+    #[arg(long, value_enum, default_value = "stm")]
+    pub(crate) stm_locker: StmLocker,
+    /// Size of each value written, in bytes (random bytes)
+    #[arg(long, default_value_t = 8)]
+    pub(crate) val_size: usize,
+    /// Maximum transactions per second (0 = no limit)
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) rate: f64,
 }
 
 /// Flags of `watch`.
@@ -491,6 +548,38 @@ mod tests {
         assert!(parse(&["--ttl", "5"]).is_err());
         assert!(parse(&["--duration", "5s"]).is_err());
         assert!(parse(&["--leases", "5", "--total", "7"]).is_err());
+    }
+
+    #[test]
+    fn stm_defaults_are_go_s() {
+        let cli = Cli::try_parse_from(["etcdv3-bench", "stm"]).unwrap();
+        let Command::Stm(a) = cli.command else {
+            panic!("expected stm")
+        };
+        assert_eq!(
+            (a.isolation, a.stm_locker),
+            (StmIsolation::R, StmLocker::Stm)
+        );
+        assert_eq!((a.keys, a.total, a.keys_per_txn), (1, 10000, 1));
+        assert_eq!((a.txn_wr_percent, a.val_size), (50, 8));
+        assert!(a.rate == 0.0);
+        let cli = Cli::try_parse_from([
+            "etcdv3-bench",
+            "stm",
+            "--isolation",
+            "ss",
+            "--stm-locker",
+            "lock-rpc",
+        ])
+        .unwrap();
+        let Command::Stm(a) = cli.command else {
+            panic!("expected stm")
+        };
+        assert_eq!(
+            (a.isolation, a.stm_locker),
+            (StmIsolation::Ss, StmLocker::LockRpc)
+        );
+        assert!(Cli::try_parse_from(["etcdv3-bench", "stm", "--isolation", "x"]).is_err());
     }
 
     #[test]

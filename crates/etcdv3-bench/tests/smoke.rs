@@ -488,3 +488,59 @@ async fn lease_keepalive_against_real_etcd() {
         assert!(text.contains(line), "no {line:?} in\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stm_at_every_isolation_level() {
+    let cluster = EtcdCluster::builder()
+        .members(1)
+        .start()
+        .await
+        .expect("start etcd");
+    let ep = cluster.endpoint(0);
+    for iso in ["c", "r", "s", "ss"] {
+        let report = bench_json(
+            &ep,
+            &[
+                "stm",
+                "--isolation",
+                iso,
+                "--total",
+                "100",
+                "--keys",
+                "10",
+                "--keys-per-txn",
+                "3",
+                "--val-size",
+                "12",
+            ],
+        )
+        .await;
+        assert_all_ok(&report, "stm", 100);
+    }
+    // The Go tool's keys: 16-byte zero-padded varints of indexes below --keys; half of the
+    // keys read (rounded down: 1 of 3) are written, with --val-size random bytes.
+    let client = etcdv3::Client::connect([ep.as_str()])
+        .await
+        .expect("connect");
+    let all = client.kv().get(KeyRange::all()).await.expect("get all");
+    assert!(all.count() > 0 && all.count() <= 10, "{} keys", all.count());
+    for kv in all.kvs() {
+        assert_eq!((kv.key().len(), kv.value().len()), (16, 12));
+    }
+
+    let refused = [
+        (vec!["--stm-locker", "lock-client"], "not supported yet"),
+        (vec!["--stm-locker", "lock-rpc"], "not supported yet"),
+        (vec!["--keys", "2", "--keys-per-txn", "3"], "--keys-per-txn"),
+        (vec!["--txn-wr-percent", "101"], "--txn-wr-percent"),
+        (vec!["--keys", "0"], "--keys"),
+    ];
+    for (flags, says) in refused {
+        let mut args = vec!["--endpoints".to_owned(), ep.clone(), "stm".to_owned()];
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
+        let out = bench(args).await;
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
+}
