@@ -1,5 +1,6 @@
 //! An etcd v3 client: KV, transactions, compaction, watches, leases, auth, cluster
-//! membership and maintenance over a resilient transport, with typed errors.
+//! membership, maintenance, locks, elections and STM over a resilient transport, with typed
+//! errors.
 //!
 //! ```no_run
 //! use etcdv3::{Client, Compare, Kv, Op};
@@ -103,6 +104,12 @@
 //!   [`MaintenanceClient::snapshot_save`] writes a file that appears only complete.
 //!   [`MaintenanceClient::move_leader`] finds the leader itself.
 //!   [`ClientBuilder::reject_old_cluster`] refuses members older than 3.4 at connect.
+//! - **Locks and elections.** [`Session`], [`Mutex`] and [`Election`] use Go's key layout, so
+//!   they interoperate with Go programs, `etcdctl lock`/`elect` and etcd's Lock and Election
+//!   services ([`Client::lock_service`], [`Client::election_service`]). A `lock()` or
+//!   `campaign()` dropped before it resolves deletes its key in the background.
+//! - **Authenticated clients.** [`ClientBuilder::user`] authenticates at `connect` and
+//!   refreshes the shared token when etcd stops accepting it; callers never see it.
 //! - **Transactions in code.** [`Stm`] runs a closure that reads and writes keys over any
 //!   [`Kv`] and commits its writes in one etcd transaction only if its reads are still
 //!   current, running it again otherwise; the four [`Isolation`] levels are Go's.
