@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{client, cluster, eventually};
 use etcdv3::{Client, Election, ErrorKind, Kv, Mutex, Op, Session};
-use etcdv3_testkit::EtcdCluster;
 use std::future::IntoFuture;
 
 /// Whether `key` exists.
@@ -630,32 +629,6 @@ async fn next(leaders: &mut etcdv3::LeaderStream) -> etcdv3::GetResponse {
         .expect("the stream goes on")
 }
 
-/// The member carrying the client's keep-alive stream.
-async fn stream_carrier(cl: &EtcdCluster) -> usize {
-    eventually(
-        Duration::from_secs(10),
-        "one member carries the stream",
-        || async move {
-            let mut open = Vec::new();
-            for i in 0..cl.len() {
-                if !cl.is_running(i) {
-                    continue;
-                }
-                let m = r#"{grpc_method="LeaseKeepAlive"}"#;
-                let metric =
-                    |name: String| async move { cl.metric(i, &name).await.unwrap().unwrap_or(0.0) };
-                let started = metric(format!("grpc_server_started_total{m}")).await;
-                let handled = metric(format!("grpc_server_handled_total{m}")).await;
-                if started > handled {
-                    open.push(i);
-                }
-            }
-            (open.len() == 1).then(|| open[0])
-        },
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_and_locks_survive_killing_the_keep_alive_member() {
     let cl = cluster(3).await;
@@ -669,7 +642,7 @@ async fn sessions_and_locks_survive_killing_the_keep_alive_member() {
     let mut waiting = m2.lock().into_future();
     still_pending(&mut waiting, Duration::from_millis(300)).await;
 
-    let carrier = stream_carrier(&cl).await;
+    let carrier = common::keep_alive_carrier(&cl).await;
     cl.kill(carrier).await.unwrap();
     // Well past the TTL: the leases must have been renewed through another member.
     let mut sleep = std::pin::pin!(tokio::time::sleep(Duration::from_secs(3 * ttl as u64)));

@@ -12,7 +12,6 @@ use etcdv3::{
     Client, Code, Compare, ErrorKind, Kv, LeaseKeepAlive, MAX_LEASE_TTL, Op, Registration,
     RegistrationEvent,
 };
-use etcdv3_testkit::EtcdCluster;
 use futures_util::{FutureExt, StreamExt};
 
 /// Waits until `lease` is gone on the server (time-to-live says LeaseNotFound).
@@ -336,39 +335,6 @@ async fn a_revoked_lease_ends_only_its_own_keep_alive() {
     assert_eq!(c.kv().get("k/").prefix().await.unwrap().count(), 9);
 }
 
-/// The member carrying the client's keep-alive stream: the one with a `LeaseKeepAlive`
-/// stream started and not finished.
-async fn stream_carrier(cl: &EtcdCluster) -> usize {
-    eventually(
-        Duration::from_secs(10),
-        "one member carries the stream",
-        || async move {
-            let mut open = Vec::new();
-            for i in 0..cl.len() {
-                if !cl.is_running(i) {
-                    continue;
-                }
-                let m = r#"{grpc_method="LeaseKeepAlive"}"#;
-                let started = cl
-                    .metric(i, &format!("grpc_server_started_total{m}"))
-                    .await
-                    .unwrap()
-                    .unwrap_or(0.0);
-                let handled = cl
-                    .metric(i, &format!("grpc_server_handled_total{m}"))
-                    .await
-                    .unwrap()
-                    .unwrap_or(0.0);
-                if started > handled {
-                    open.push(i);
-                }
-            }
-            (open.len() == 1).then(|| open[0])
-        },
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_survives_losing_the_member_that_carries_it() {
     let cl = cluster(3).await;
@@ -382,7 +348,7 @@ async fn keep_alive_survives_losing_the_member_that_carries_it() {
     for round in 0..2 {
         let victim = match round {
             0 => cl.leader().await.unwrap(),
-            _ => stream_carrier(&cl).await,
+            _ => common::keep_alive_carrier(&cl).await,
         };
         cl.kill(victim).await.unwrap();
         let killed = Instant::now();

@@ -112,3 +112,30 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The member carrying the client's lease keep-alive stream: the one with a `LeaseKeepAlive`
+/// stream started and not finished.
+pub async fn keep_alive_carrier(cl: &EtcdCluster) -> usize {
+    eventually(
+        Duration::from_secs(10),
+        "one member carries the stream",
+        || async move {
+            let mut open = Vec::new();
+            for i in 0..cl.len() {
+                if !cl.is_running(i) {
+                    continue;
+                }
+                let m = r#"{grpc_method="LeaseKeepAlive"}"#;
+                let metric =
+                    |name: String| async move { cl.metric(i, &name).await.unwrap().unwrap_or(0.0) };
+                let started = metric(format!("grpc_server_started_total{m}")).await;
+                let handled = metric(format!("grpc_server_handled_total{m}")).await;
+                if started > handled {
+                    open.push(i);
+                }
+            }
+            (open.len() == 1).then(|| open[0])
+        },
+    )
+    .await
+}
