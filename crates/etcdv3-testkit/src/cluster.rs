@@ -73,6 +73,7 @@ pub struct EtcdClusterBuilder {
     root_password: Option<String>,
     ready_timeout: Duration,
     unix_socket: bool,
+    plaintext_too: bool,
     progress_interval: Option<Duration>,
     jwt_ttl: Option<Duration>,
 }
@@ -89,6 +90,7 @@ impl Default for EtcdClusterBuilder {
             root_password: None,
             ready_timeout: Duration::from_secs(30),
             unix_socket: false,
+            plaintext_too: false,
             progress_interval: None,
             jwt_ttl: None,
         }
@@ -138,6 +140,14 @@ impl EtcdClusterBuilder {
     /// binary's version.
     pub fn watch_progress_notify_interval(mut self, d: Duration) -> Self {
         self.progress_interval = Some(d);
+        self
+    }
+
+    /// With TLS, also serve clients in plaintext on a second port of each member
+    /// ([`EtcdCluster::plaintext_endpoint`]), for clients that mix `http://` and `https://`
+    /// endpoints. Default: off.
+    pub fn plaintext_too(mut self, on: bool) -> Self {
+        self.plaintext_too = on;
         self
     }
 
@@ -321,6 +331,7 @@ impl EtcdClusterBuilder {
                 heartbeat_ms,
                 election_ms,
                 unix_socket: self.unix_socket && self.tls == TlsMode::None,
+                plaintext_too: self.plaintext_too,
                 zap_logger: cluster.binary.is_pre_3_5(),
                 extra_args: self.member_args(&cluster.binary, cluster.dir.path()),
             })
@@ -513,6 +524,12 @@ impl EtcdCluster {
     /// [`EtcdClusterBuilder::unix_socket`].
     pub fn unix_endpoint(&self, i: usize) -> Option<String> {
         self.members.get(i)?.unix_url()
+    }
+
+    /// Member `i`'s plaintext client endpoint, `http://127.0.0.1:PORT`, in a TLS cluster
+    /// built with [`EtcdClusterBuilder::plaintext_too`]; `None` otherwise.
+    pub fn plaintext_endpoint(&self, i: usize) -> Option<String> {
+        self.members.get(i)?.plaintext_url()
     }
 
     /// Member `i`'s metrics URL, `http://127.0.0.1:PORT` (plain HTTP also in TLS clusters),

@@ -36,6 +36,8 @@ pub(crate) struct MemberPorts {
     pub(crate) peer: u16,
     /// Plain-HTTP `/metrics` and `/health`, also for TLS members.
     pub(crate) metrics: u16,
+    /// A second, plaintext client port of a TLS member that serves one.
+    pub(crate) plain: u16,
 }
 
 impl MemberPorts {
@@ -52,10 +54,10 @@ impl MemberPorts {
         let mut given = GIVEN
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut listeners = Vec::with_capacity(3 * n);
-        let mut ports = Vec::with_capacity(3 * n);
+        let mut listeners = Vec::with_capacity(4 * n);
+        let mut ports = Vec::with_capacity(4 * n);
         let mut tries = 0;
-        while ports.len() < 3 * n {
+        while ports.len() < 4 * n {
             tries += 1;
             if tries > 10_000 {
                 return Err(Error::new(
@@ -75,11 +77,12 @@ impl MemberPorts {
         given.extend_from_slice(&ports);
         drop(listeners);
         Ok(ports
-            .chunks_exact(3)
+            .chunks_exact(4)
             .map(|p| MemberPorts {
                 client: p[0],
                 peer: p[1],
                 metrics: p[2],
+                plain: p[3],
             })
             .collect())
     }
@@ -152,6 +155,8 @@ pub(crate) struct MemberConfig {
     pub(crate) election_ms: u128,
     /// Also serve clients on a unix socket (plain members, etcd 3.5 or newer).
     pub(crate) unix_socket: bool,
+    /// Also serve clients in plaintext on `ports.plain` (TLS members).
+    pub(crate) plaintext_too: bool,
     /// Add `--logger=zap` (etcd 3.3 and 3.4).
     pub(crate) zap_logger: bool,
     /// Extra flags, after the testkit's own so they can override them.
@@ -209,11 +214,21 @@ impl MemberConfig {
             .then(|| format!("unix://{}/{}.sock:0", self.dir.display(), self.name()))
     }
 
+    /// The plaintext client endpoint of a TLS member that serves one.
+    pub(crate) fn plaintext_url(&self) -> Option<String> {
+        (self.plaintext_too && self.tls.is_some())
+            .then(|| format!("http://127.0.0.1:{}", self.ports.plain))
+    }
+
     /// The full command line, without the binary.
     pub(crate) fn args(&self) -> Vec<String> {
         let client_url = self.client_url();
         let peer_url = self.peer_url();
         let mut listen_client = client_url.clone();
+        if let Some(plain) = self.plaintext_url() {
+            listen_client.push(',');
+            listen_client.push_str(&plain);
+        }
         if self.unix_socket {
             listen_client.push(',');
             listen_client.push_str(&self.unix_listen_url());
@@ -385,6 +400,10 @@ impl Member {
 
     pub(crate) fn unix_url(&self) -> Option<String> {
         self.config.unix_url()
+    }
+
+    pub(crate) fn plaintext_url(&self) -> Option<String> {
+        self.config.plaintext_url()
     }
 
     pub(crate) fn data_dir(&self) -> PathBuf {
@@ -706,6 +725,7 @@ mod tests {
                 client: 1001,
                 peer: 1002,
                 metrics: 1003,
+                plain: 1004,
             },
             tls: None,
             initial_cluster: "m2=http://127.0.0.1:1002".to_owned(),
@@ -714,6 +734,7 @@ mod tests {
             heartbeat_ms: 10,
             election_ms: 100,
             unix_socket: false,
+            plaintext_too: false,
             zap_logger: false,
             extra_args: Vec::new(),
         }

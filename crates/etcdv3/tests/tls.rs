@@ -211,3 +211,38 @@ async fn an_expired_client_certificate_is_named() {
         "{err}"
     );
 }
+
+/// One client, `https://` and `http://` endpoints of the same cluster: calls go through
+/// whichever is up, each with its own scheme.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_http_and_https_endpoints() {
+    let cl = EtcdCluster::builder()
+        .members(3)
+        .tls(TlsMode::Server)
+        .plaintext_too(true)
+        .start()
+        .await
+        .unwrap();
+    let files = cl.tls().unwrap();
+    let plain = cl.plaintext_endpoint(1).expect("a plaintext port");
+    assert!(plain.starts_with("http://"));
+    let endpoints = vec![cl.endpoint(0), plain, cl.endpoint(2)];
+    assert!(endpoints[0].starts_with("https://"), "{endpoints:?}");
+    let c = connect(endpoints, TlsConfig::new().ca_cert_file(&files.ca_cert))
+        .await
+        .unwrap();
+    c.kv().put("mixed", "0").await.unwrap();
+    // Only the plaintext member up: the calls go over http.
+    cl.stop(0).await.unwrap();
+    cl.stop(2).await.unwrap();
+    // (no quorum: a serializable read answers from the member itself)
+    let got = c.kv().get("mixed").serializable().await.unwrap();
+    assert_eq!(got.kvs()[0].value(), b"0");
+    cl.restart(0).await.unwrap();
+    cl.restart(2).await.unwrap();
+    cl.wait_healthy(Duration::from_secs(30)).await.unwrap();
+    // Only TLS members up: over https.
+    cl.stop(1).await.unwrap();
+    c.kv().put("mixed", "1").await.unwrap();
+    assert_eq!(c.kv().get("mixed").await.unwrap().kvs()[0].value(), b"1");
+}
