@@ -123,7 +123,7 @@ async fn work_across_token_expiries(etcd: EtcdCluster) {
     let _alive = c.lease().keep_alive(lease);
     let mut watch = c.watch("t/").prefix().await.unwrap();
     let failures = Arc::new(AtomicUsize::new(0));
-    let bursts = 6;
+    let bursts = 10;
     let mut puts = 0;
     let mut late_watch = None;
     for burst in 0..bursts {
