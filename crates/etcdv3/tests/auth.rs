@@ -191,6 +191,7 @@ async fn work_across_token_expiries(etcd: EtcdCluster) {
 
 /// With `--client-cert-auth`, the certificate's common name is the user: root's certificate
 /// works with no password; alice's, a user with no roles, is refused.
+#[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_names_the_user() {
     let etcd = EtcdCluster::builder()
