@@ -238,6 +238,7 @@ enum Prepared {
     /// `lease-keepalive` (`src/lease.rs`).
     Lease(lease::Job),
     Stm {
+        locker: StmLocker,
         isolation: Isolation,
         keys: KeySpec,
         keys_per_txn: usize,
@@ -383,23 +384,6 @@ fn prepare_txn_mixed(a: &TxnMixedArgs) -> Result<Prepared, String> {
 /// of the key index.
 fn prepare_stm(a: &StmArgs) -> Result<Prepared, String> {
     check_rate(a.rate)?;
-    match a.stm_locker {
-        StmLocker::Stm => {}
-        StmLocker::LockClient => {
-            return Err(
-                "--stm-locker lock-client is not supported yet: it needs the concurrency \
-                        Mutex, which etcdv3 does not have yet (use --stm-locker stm)"
-                    .into(),
-            );
-        }
-        StmLocker::LockRpc => {
-            return Err(
-                "--stm-locker lock-rpc is not supported yet: it needs the Lock service \
-                        client, which etcdv3 does not have yet (use --stm-locker stm)"
-                    .into(),
-            );
-        }
-    }
     if a.keys == 0 {
         return Err(format!("expected positive --keys, got ({})", a.keys));
     }
@@ -431,6 +415,7 @@ fn prepare_stm(a: &StmArgs) -> Result<Prepared, String> {
         StmIsolation::Ss => Isolation::SerializableSnapshot,
     };
     Ok(Prepared::Stm {
+        locker: a.stm_locker,
         isolation,
         keys,
         keys_per_txn,
@@ -440,6 +425,78 @@ fn prepare_stm(a: &StmArgs) -> Result<Prepared, String> {
         rate: a.rate,
         total: a.total,
     })
+}
+
+/// What an `stm` worker holds: its KV client and, with `--stm-locker lock-client` or
+/// `lock-rpc`, the lock every transaction takes (named `stmlock`, as Go's tool).
+#[derive(Clone)]
+struct StmWorker {
+    kv: KvClient,
+    locker: Locker,
+}
+
+#[derive(Clone)]
+enum Locker {
+    None,
+    /// The client-side mutex, on the worker's own session.
+    Client(etcdv3::Mutex),
+    /// The v3lock RPC, with the worker's session lease.
+    Rpc(etcdv3::LockServiceClient, etcdv3::Session),
+}
+
+impl StmWorker {
+    /// Takes the lock, if any; the key to unlock (for the RPC).
+    async fn lock(&self) -> etcdv3::Result<Vec<u8>> {
+        match &self.locker {
+            Locker::None => Ok(Vec::new()),
+            Locker::Client(m) => m.lock().await.map(|_| Vec::new()),
+            Locker::Rpc(svc, session) => svc
+                .lock("stmlock", session.lease())
+                .await
+                .map(|r| r.key().to_vec()),
+        }
+    }
+
+    async fn unlock(&self, key: Vec<u8>) -> etcdv3::Result<()> {
+        match &self.locker {
+            Locker::None => Ok(()),
+            Locker::Client(m) => m.unlock().await.map(drop),
+            Locker::Rpc(svc, _) => svc.unlock(key).await.map(drop),
+        }
+    }
+}
+
+/// One `StmWorker` per worker, worker `i` on connection `i % conns`.
+async fn stm_workers(
+    locker: StmLocker,
+    clients: &[Client],
+    workers: usize,
+) -> Result<Vec<StmWorker>, String> {
+    let mut out = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let client = &clients[i % clients.len()];
+        let locker = match locker {
+            StmLocker::Stm => Locker::None,
+            StmLocker::LockClient | StmLocker::LockRpc => {
+                let session = etcdv3::Session::new(client)
+                    .await
+                    .map_err(|e| format!("cannot create the lock session: {e}"))?;
+                if locker == StmLocker::LockClient {
+                    Locker::Client(
+                        etcdv3::Mutex::new(&session, "stmlock")
+                            .map_err(|e| format!("cannot create the mutex: {e}"))?,
+                    )
+                } else {
+                    Locker::Rpc(client.lock_service(), session)
+                }
+            }
+        };
+        out.push(StmWorker {
+            kv: client.kv(),
+            locker,
+        });
+    }
+    Ok(out)
 }
 
 /// `n` distinct random keys of `keys`, each with a value to write for the first `writes`.
@@ -590,6 +647,7 @@ impl Prepared {
                 .await
             }
             Prepared::Stm {
+                locker,
                 isolation,
                 keys,
                 keys_per_txn,
@@ -599,25 +657,38 @@ impl Prepared {
                 total,
             } => {
                 let plan = plan(vec!["stm"], total, rate);
-                run(&plan, &kvs, move |kv, _, rng| {
+                // One worker each: a locker's session must not be shared (a Mutex is
+                // re-entrant per session).
+                let workers = stm_workers(locker, clients, g.clients).await?;
+                run(&plan, &workers, move |w: StmWorker, _, rng| {
                     let (picked, values) = stm_request(&keys, keys_per_txn, writes, val_size, rng);
                     async move {
-                        let r = Stm::new(&kv)
-                            .isolation(isolation)
-                            .run(|txn| {
-                                let (picked, values) = (&picked, &values);
-                                async move {
-                                    for (j, key) in picked.iter().enumerate() {
-                                        txn.get(key.as_slice()).await?;
-                                        if let Some(v) = values.get(j) {
-                                            txn.put(key.as_slice(), v.as_slice())?;
+                        let held = w.lock().await;
+                        let r = match held {
+                            Err(e) => Err(e),
+                            Ok(key) => {
+                                let r = Stm::new(&w.kv)
+                                    .isolation(isolation)
+                                    .run(|txn| {
+                                        let (picked, values) = (&picked, &values);
+                                        async move {
+                                            for (j, key) in picked.iter().enumerate() {
+                                                txn.get(key.as_slice()).await?;
+                                                if let Some(v) = values.get(j) {
+                                                    txn.put(key.as_slice(), v.as_slice())?;
+                                                }
+                                            }
+                                            Ok::<_, etcdv3::Error>(())
                                         }
-                                    }
-                                    Ok::<_, etcdv3::Error>(())
+                                    })
+                                    .await;
+                                match w.unlock(key).await {
+                                    Ok(()) => r,
+                                    Err(e) => r.and(Err(e)),
                                 }
-                            })
-                            .await;
-                        outcome(kv, 0, r)
+                            }
+                        };
+                        (w, 0, r.map_err(|e| e.to_string()))
                     }
                 })
                 .await

@@ -8,10 +8,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::load::duration::parse_duration;
 
 const AFTER_HELP: &str = "\
-Not available yet (they need etcdv3 APIs that are not wired into this tool yet):
-  stm --stm-locker lock-client|lock-rpc
-                                    arrive with the concurrency Mutex and Lock service
-
 lease-keepalive has two modes: Go's (--total keep-alive-once requests, their latency), and
 with --leases N an etcdv3 one: N leases kept alive through the shared keep-alive stream for
 --duration, reporting client CPU, the renewals etcd answered and the leases that expired.

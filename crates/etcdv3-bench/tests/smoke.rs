@@ -528,9 +528,19 @@ async fn stm_at_every_isolation_level() {
         assert_eq!((kv.key().len(), kv.value().len()), (16, 12));
     }
 
+    // Each transaction inside a lock: the client-side Mutex, or etcd's Lock service, whose
+    // key layout is the same ("stmlock/<lease>"); no lock key is left at the end.
+    for locker in ["lock-client", "lock-rpc"] {
+        let report = bench_json(&ep, &["stm", "--stm-locker", locker, "--total", "40"]).await;
+        assert_all_ok(&report, "stm", 40);
+        let grpc = |method: &str| format!(r#"grpc_server_handled_total{{grpc_method="{method}"}}"#);
+        if locker == "lock-rpc" {
+            let locks = cluster.metric(0, &grpc("Lock")).await.unwrap();
+            assert_eq!(locks, Some(40.0), "one Lock RPC per transaction");
+        }
+    }
+
     let refused = [
-        (vec!["--stm-locker", "lock-client"], "not supported yet"),
-        (vec!["--stm-locker", "lock-rpc"], "not supported yet"),
         (vec!["--keys", "2", "--keys-per-txn", "3"], "--keys-per-txn"),
         (vec!["--txn-wr-percent", "101"], "--txn-wr-percent"),
         (vec!["--keys", "0"], "--keys"),
