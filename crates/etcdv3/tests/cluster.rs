@@ -399,11 +399,17 @@ async fn bad_input_is_refused() {
 
     let via_follower = follower(&cl, &c).await;
     for m in &members {
-        let err = via_follower
-            .cluster()
-            .member_promote(m.id())
-            .await
-            .unwrap_err();
+        // etcd first checks that the member is in sync with the leader; a voter that lags a
+        // moment (a busy machine) gets LearnerNotReady until it catches up.
+        let err = common::eventually(Duration::from_secs(10), "MemberNotLearner", || async {
+            let err = via_follower
+                .cluster()
+                .member_promote(m.id())
+                .await
+                .unwrap_err();
+            (err.code() != Some(Code::LearnerNotReady)).then_some(err)
+        })
+        .await;
         assert_eq!(err.code(), Some(Code::MemberNotLearner), "{err:?}");
     }
     let unknown = unknown_id(&members);
