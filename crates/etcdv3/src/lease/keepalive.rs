@@ -28,6 +28,10 @@ use crate::transport::stream::GrpcStream;
 /// How often the task looks for leases due for renewal or past their deadline.
 const TICK: Duration = Duration::from_millis(500);
 
+/// A stream that delivered no answer for this long while renewals wait counts as stuck (a
+/// frozen member); one that answers within it is only busy.
+const QUIET: Duration = Duration::from_secs(2);
+
 /// How long the task waits before opening the stream again after an opening failed (the
 /// opening itself already tried every member, with backoff, until its deadline).
 const REOPEN_PAUSE: Duration = Duration::from_millis(500);
@@ -273,6 +277,8 @@ struct Lease {
     awaiting: bool,
     /// When the task looks at this lease next: its key in [`Keeper::wake`].
     wake_at: Instant,
+    /// No answer yet: `window` is the first-answer guess, not etcd's TTL.
+    unanswered: bool,
 }
 
 impl Lease {
@@ -296,6 +302,8 @@ struct Keeper {
     opening: Option<BoxFuture<'static, Result<KeepAliveStream>>>,
     /// No new opening before this instant.
     reopen_at: Instant,
+    /// When the current stream last delivered an answer (or opened).
+    last_answer: Instant,
 }
 
 impl Keeper {
@@ -309,6 +317,7 @@ impl Keeper {
             stream: None,
             opening: None,
             reopen_at: Instant::now(),
+            last_answer: Instant::now(),
         }
     }
 
@@ -372,6 +381,7 @@ impl Keeper {
                 deadline: later(now, window),
                 awaiting: false,
                 wake_at: now,
+                unanswered: true,
             }
         });
         lease.feeds.push(feed);
@@ -383,6 +393,7 @@ impl Keeper {
 
     /// Takes one answer from etcd.
     fn on_answer(&mut self, resp: pb::LeaseKeepAliveResponse) {
+        self.last_answer = Instant::now();
         let id = resp.id;
         let Some(lease) = self.leases.get_mut(&id) else {
             return;
@@ -395,6 +406,7 @@ impl Keeper {
         let now = Instant::now();
         let ttl = Duration::from_secs(resp.ttl.unsigned_abs());
         lease.window = ttl;
+        lease.unanswered = false;
         lease.awaiting = false;
         lease.next = later(now, ttl / 3);
         lease.deadline = later(now, ttl);
@@ -413,7 +425,10 @@ impl Keeper {
     fn on_opened(&mut self, opened: Result<KeepAliveStream>) {
         self.opening = None;
         match opened {
-            Ok(stream) => self.stream = Some(stream),
+            Ok(stream) => {
+                self.stream = Some(stream);
+                self.last_answer = Instant::now();
+            }
             Err(err) => {
                 if err.is_no_leader() {
                     self.no_leader(&err);
@@ -467,6 +482,9 @@ impl Keeper {
     /// their deadline, and renews those due. `false` when the client is gone.
     fn step(&mut self) -> bool {
         let now = Instant::now();
+        // The stream answered lately: renewals that are late are queued behind others, and
+        // the stream is not stuck.
+        let live = self.stream.is_some() && now.duration_since(self.last_answer) < QUIET;
         let mut stalled = false;
         let mut due = Vec::new();
         let mut waiting = Vec::new();
@@ -488,9 +506,16 @@ impl Keeper {
                 continue;
             }
             if now >= lease.deadline {
-                lease.end(&expired(id, lease.window));
-                self.leases.remove(&id);
-                continue;
+                if lease.unanswered && live {
+                    // No answer yet, but the stream is answering others: it is working
+                    // through a backlog (thousands of leases kept at once), and the first
+                    // deadline was only a guess at the TTL. Wait another window.
+                    lease.deadline = later(now, lease.window);
+                } else {
+                    lease.end(&expired(id, lease.window));
+                    self.leases.remove(&id);
+                    continue;
+                }
             }
             if lease.awaiting {
                 // Due again while the last renewal is unanswered: the stream is stuck (a
@@ -501,23 +526,37 @@ impl Keeper {
                 due.push(id);
             }
         }
-        if stalled && self.stream.is_some() {
+        if stalled && self.stream.is_some() && !live {
             // Everything that was waiting is due again, on a new stream.
             self.lost();
             due.append(&mut waiting);
         }
         let ok = self.renew(&due, now);
-        // Those not renewed (no stream yet) are looked at again next tick.
-        for id in due.into_iter().chain(waiting) {
-            if let Some(lease) = self.leases.get_mut(&id)
-                && lease.wake_at <= now
-            {
-                self.wake.remove(&(lease.wake_at, id));
-                lease.wake_at = later(now, TICK);
-                self.wake.insert((lease.wake_at, id));
-            }
+        // Those not renewed (no stream yet) are looked at again next tick; renewals waiting
+        // on a live stream, at their deadline.
+        for id in due {
+            self.revisit(id, now, later(now, TICK));
+        }
+        for id in waiting {
+            let at = self
+                .leases
+                .get(&id)
+                .map_or(now, |l| l.deadline)
+                .max(later(now, TICK));
+            self.revisit(id, now, at);
         }
         ok
+    }
+
+    /// Puts lease `id` back in `wake` at `at` when nothing scheduled it after `now`.
+    fn revisit(&mut self, id: i64, now: Instant, at: Instant) {
+        if let Some(lease) = self.leases.get_mut(&id)
+            && lease.wake_at <= now
+        {
+            self.wake.remove(&(lease.wake_at, id));
+            lease.wake_at = at;
+            self.wake.insert((at, id));
+        }
     }
 
     /// Sends renewals of `due` on the stream, or opens a stream with every lease that is due.
