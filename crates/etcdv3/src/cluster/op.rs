@@ -1,5 +1,6 @@
 //! The requests of the Cluster API, as values, and the peer URL check they share.
 
+use crate::transport::endpoint::split_host_port;
 use etcdv3_proto::etcdserverpb as pb;
 
 use crate::error::{Error, Result};
@@ -252,20 +253,6 @@ fn check_peer_url(url: &str) -> std::result::Result<(), String> {
         Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
         _ => Err(format!("port {port:?} is not a number from 1 to 65535")),
     }
-}
-
-/// `host:port` or `[v6]:port`; `None` when there is no port.
-fn split_host_port(s: &str) -> Option<(&str, &str)> {
-    if s.starts_with('[') {
-        let close = s.find(']')?;
-        let port = s[close + 1..].strip_prefix(':')?;
-        return Some((&s[..=close], port));
-    }
-    let (host, port) = s.rsplit_once(':')?;
-    if host.contains(':') {
-        return None;
-    }
-    Some((host, port))
 }
 
 #[cfg(test)]

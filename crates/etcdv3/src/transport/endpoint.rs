@@ -116,7 +116,9 @@ impl Endpoint {
     }
 }
 
-fn split_host_port(s: &str) -> Option<(&str, &str)> {
+/// `host:port` or `[v6]:port` split into host (brackets kept) and port; `None` when there is
+/// no port.
+pub(crate) fn split_host_port(s: &str) -> Option<(&str, &str)> {
     if let Some(rest) = s.strip_prefix('[') {
         let close = rest.find(']')?;
         let port = rest[close + 1..].strip_prefix(':')?;
