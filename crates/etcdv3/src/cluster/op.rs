@@ -1,9 +1,9 @@
 //! The requests of the Cluster API, as values, and the peer URL check they share.
 
-use crate::transport::endpoint::split_host_port;
 use etcdv3_proto::etcdserverpb as pb;
 
 use crate::error::{Error, Result};
+use crate::transport::endpoint::split_host_port;
 
 /// A member list: linearizable (the default) or serializable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
