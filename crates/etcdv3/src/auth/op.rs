@@ -1,40 +1,11 @@
 //! The requests of the Auth API, as values. Passwords never show in their `Debug` output.
 
-use std::fmt;
-
 use etcdv3_proto::{authpb, etcdserverpb as pb};
 
 use super::permission::Permission;
 use crate::error::{Error, Result};
 use crate::kv::KeyRange;
-
-/// A password or password hash: kept out of `Debug` output.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct Secret(String);
-
-impl Secret {
-    fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "<empty>"
-        } else {
-            "<redacted>"
-        })
-    }
-}
+use crate::transport::auth::Secret;
 
 fn require_name(op: &str, what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
@@ -319,7 +290,7 @@ fn check_new_password(op: &str, password: &Secret, hashed: Option<&Secret>) -> R
             "auth {op}: give a password or a hashed password, not both (pass an empty \
              password with hashed_password())"
         ))),
-        Some(hash) => check_bcrypt(&hash.0).map_err(|why| {
+        Some(hash) => check_bcrypt(hash.expose()).map_err(|why| {
             Error::invalid(format!(
                 "auth {op}: the hashed password is not a bcrypt hash etcd can use: {why}"
             ))

@@ -9,8 +9,9 @@ use http::HeaderValue;
 
 use crate::error::{Error, Result};
 
-/// A password or token: kept out of `Debug` output, errors and logs.
-#[derive(Clone, PartialEq, Eq)]
+/// A password, password hash or token: kept out of `Debug` output, errors and logs (shown as
+/// `<redacted>`, or `<empty>` when empty).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct Secret(String);
 
 impl Secret {
@@ -21,11 +22,23 @@ impl Secret {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
 }
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str(if self.0.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
     }
 }
 
