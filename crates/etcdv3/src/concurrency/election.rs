@@ -303,23 +303,10 @@ impl Election {
     }
 
     async fn proclaim_now(&self, op: ProclaimOp, options: CallOptions) -> Result<()> {
-        let (key, rev) = {
-            let s = self.state();
-            (s.key.clone(), s.rev)
-        };
-        if key.is_empty() {
+        let put = |key: Vec<u8>| Op::put(key, op.value).lease(self.inner.session.lease());
+        let Some(resp) = self.if_candidate(put, options).await? else {
             return Err(Self::not_leader());
-        }
-        let resp = self
-            .inner
-            .session
-            .client()
-            .kv()
-            .txn()
-            .when([Compare::create_revision(key.clone()).eq(rev)])
-            .and_then([Op::put(key, op.value).lease(self.inner.session.lease())])
-            .options(options)
-            .await?;
+        };
         if !resp.succeeded() {
             *self.state() = State::default();
             return Err(Self::not_leader());
@@ -328,28 +315,42 @@ impl Election {
         Ok(())
     }
 
-    async fn proclaim_owned(self, op: ProclaimOp, options: CallOptions) -> Result<()> {
-        self.proclaim_now(op, options).await
-    }
-
-    async fn resign_now(self, _op: ResignOp, options: CallOptions) -> Result<()> {
+    /// Runs `op(key)` on this candidacy's key in a transaction guarded by its create
+    /// revision; `None` when there is no candidacy.
+    async fn if_candidate<O: Into<Op>>(
+        &self,
+        op: impl FnOnce(Vec<u8>) -> O,
+        options: CallOptions,
+    ) -> Result<Option<crate::kv::TxnResponse>> {
         let (key, rev) = {
             let s = self.state();
             (s.key.clone(), s.rev)
         };
         if key.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let resp = self
-            .inner
+        self.inner
             .session
             .client()
             .kv()
             .txn()
             .when([Compare::create_revision(key.clone()).eq(rev)])
-            .and_then([Op::delete(key)])
+            .and_then([op(key)])
             .options(options)
-            .await;
+            .await
+            .map(Some)
+    }
+
+    async fn proclaim_owned(self, op: ProclaimOp, options: CallOptions) -> Result<()> {
+        self.proclaim_now(op, options).await
+    }
+
+    async fn resign_now(self, _op: ResignOp, options: CallOptions) -> Result<()> {
+        let resp = match self.if_candidate(Op::delete, options).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(resp)) => Ok(resp),
+            Err(e) => Err(e),
+        };
         let header = resp.as_ref().ok().map(|r| *r.header());
         *self.state() = State {
             header,
